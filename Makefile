@@ -1,0 +1,56 @@
+# Placewise Warehouse — every entry point a user needs. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
+export DO_NOT_TRACK := 1
+
+.DEFAULT_GOAL := help
+.PHONY: help venv demo test test-fast lint format bench airflow up down clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+venv: $(STAMP) ## Create/update .venv from the pinned requirements
+
+demo: $(STAMP) ## Run the nightly sync + a 30-day backfill on the embedded stack and print a summary
+	$(BIN)/python -m placewise.demo
+
+test: $(STAMP) ## Run the whole suite (embedded PostgreSQL unless WAREHOUSE_URL is set)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP) ## ruff + sqlfluff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint dbt_project/models dbt_project/macros dbt_project/tests
+
+format: $(STAMP) ## Apply ruff formatting and fixes
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP) ## Benchmarks (ratios against a baseline measured in the same run)
+	$(BIN)/python bench/load_bench.py
+
+airflow: $(STAMP) ## Airflow standalone on the embedded stack (Ctrl-C stops everything it started)
+	$(BIN)/python -m placewise.local.airflow_standalone
+
+up: ## docker compose up (multi-machine path; needs Docker)
+	@test -f .env || { cp .env.example .env; echo "created .env from .env.example: edit the secrets"; }
+	docker compose up -d
+
+down: ## docker compose down
+	docker compose down
+
+clean: ## Remove the demo state (.demo/) and build leftovers
+	rm -rf .demo dbt_project/target dbt_project/logs .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Planning and fetching slices: windows, limits, timezones, paging."""

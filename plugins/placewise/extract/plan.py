@@ -1,0 +1,236 @@
+"""Planning: which requests a sync makes, as a list of slices.
+
+A *slice* is the unit the pipeline fetches, lands and replaces atomically in the warehouse: one
+(scope, report, aggregation, interval, window). Statistics are planned per club-local day (the
+statistics format has no buckets, so a day is the finest grain we can rebuild); timeseries as one
+window per request (split to respect the 150-bucket rule on the query endpoint); records as one
+snapshot of the club's current state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from placewise.api.catalog import get_report
+from placewise.api.contract import (
+    MAX_TIMESERIES_BUCKETS,
+    Endpoint,
+    build_query_body,
+    call_cost,
+)
+from placewise.api.customer import CustomerSelector
+from placewise.extract.windows import Window, daily_windows, split_by_buckets
+
+NO_AGGREGATION = "none"
+STATISTICS_INTERVAL = "statistics"
+SNAPSHOT_INTERVAL = "snapshot"
+
+#: What the warehouse loads by default: report -> aggregations (None = no aggregation).
+DEFAULT_REPORT_AGGREGATIONS: Mapping[str, tuple[str | None, ...]] = {
+    "sendings_stats": (None, "service_type", "campaign_id", "channel", "reporting_id"),
+    "sendings_events_history": (None, "channel"),
+    "links_visits_history": (None, "source_type"),
+    "member_balance": (None,),
+    "members_count_history": (None,),
+    "sendings": (None,),
+    "sendings_links_stats": (None,),
+    "members_grouped_count": (None,),
+}
+
+#: Cross-club aggregations fetched through the tenants export to prove the warehouse's totals.
+TENANTS_SENDINGS_STATS_AGGREGATIONS: tuple[str | None, ...] = (
+    None,
+    "total_service_type",
+    "total_campaign_id",
+    "total_channel",
+    "total_reporting_id",
+)
+
+TIMESERIES_INTERVAL = "1d"
+
+
+@dataclass(frozen=True)
+class SliceSpec:
+    """One planned request (or paged request set) and its place in the warehouse."""
+
+    report: str
+    customer: CustomerSelector
+    aggregation: str | None
+    window: Window | None
+    interval: str | None = None
+    endpoint: Endpoint = Endpoint.EXPORT
+    filter: Mapping[str, Any] | None = field(default=None, hash=False, compare=False)
+
+    @property
+    def result_type(self) -> str:
+        return get_report(self.report).result_type
+
+    @property
+    def aggregation_name(self) -> str:
+        return self.aggregation or NO_AGGREGATION
+
+    @property
+    def partition_interval(self) -> str:
+        """The interval column of the slice's partitions: ``1d``, ``statistics`` or ``snapshot``."""
+        if self.result_type == "statistics":
+            return STATISTICS_INTERVAL
+        if self.result_type == "records":
+            return SNAPSHOT_INTERVAL
+        return self.interval or TIMESERIES_INTERVAL
+
+    @property
+    def scope(self) -> str:
+        return self.customer.scope_key
+
+    @property
+    def slice_key(self) -> str:
+        """Stable identity of the slice: the same key is replaced, never duplicated."""
+        window = (
+            f"{self.window.start.isoformat()}|{self.window.end.isoformat()}" if self.window else "-"
+        )
+        return "|".join(
+            [self.report, self.scope, self.aggregation_name, self.partition_interval, window]
+        )
+
+    @property
+    def description(self) -> str:
+        """Human text for logs and error messages: report, aggregation, club(s), window."""
+        where = (
+            f"club {self.customer.club_ids[0]}"
+            if not self.customer.is_multi and self.customer.club_ids
+            else f"clubs {self.scope}"
+        )
+        when = f" window {self.window.label()}" if self.window else " snapshot"
+        return f"{self.report} agg={self.aggregation_name} {where}{when}"
+
+    def body(self, *, page_info: str | None = None, limit: int | None = None) -> dict[str, Any]:
+        """The JSON body of the request (without paging keys for exports)."""
+        return build_query_body(
+            self.report,
+            filter=dict(self.filter) if self.filter else None,
+            aggregate_by=self.aggregation,
+            interval=self.interval if self.result_type == "timeseries" else None,
+            from_=self.window.start if self.window else None,
+            to=self.window.end if self.window else None,
+            page_info=page_info,
+            limit=limit,
+        )
+
+    def request_fingerprint(self) -> str:
+        """sha256 of endpoint + customer + body: equal fingerprints mean the same request."""
+        payload = json.dumps(
+            {"endpoint": str(self.endpoint), "customer": self.scope, "body": self.body()},
+            sort_keys=True,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def token_cost(self) -> int:
+        return call_cost(self.endpoint, get_report(self.report), self.filter)
+
+    def with_window(self, window: Window) -> SliceSpec:
+        return SliceSpec(
+            self.report,
+            self.customer,
+            self.aggregation,
+            window,
+            self.interval,
+            self.endpoint,
+            self.filter,
+        )
+
+    def with_endpoint(self, endpoint: Endpoint) -> SliceSpec:
+        return SliceSpec(
+            self.report,
+            self.customer,
+            self.aggregation,
+            self.window,
+            self.interval,
+            endpoint,
+            self.filter,
+        )
+
+
+def _single_endpoint(use_export: bool) -> Endpoint:
+    return Endpoint.EXPORT if use_export else Endpoint.QUERY
+
+
+def plan_club(
+    club_id: int,
+    first_day: date,
+    last_day: date,
+    *,
+    reports: Iterable[str] | None = None,
+    aggregations: Mapping[str, Sequence[str | None]] = DEFAULT_REPORT_AGGREGATIONS,
+    use_export: bool = True,
+) -> list[SliceSpec]:
+    """All slices of one club for local days ``first_day``..``last_day`` (newest first).
+
+    Statistics get one slice per day and aggregation; timeseries one slice per aggregation over
+    the whole window (split in 150-bucket pieces when using the query endpoint); records one
+    snapshot slice per report.
+    """
+    customer = CustomerSelector.club(club_id)
+    wanted = list(reports) if reports is not None else list(aggregations)
+    endpoint = _single_endpoint(use_export)
+    slices: list[SliceSpec] = []
+    for report in wanted:
+        spec = get_report(report)
+        for aggregation in aggregations.get(report, (None,)):
+            if spec.result_type == "statistics":
+                slices.extend(
+                    SliceSpec(report, customer, aggregation, window, None, endpoint)
+                    for window in daily_windows(first_day, last_day)
+                )
+            elif spec.result_type == "timeseries":
+                window = Window.days(first_day, last_day)
+                pieces = (
+                    [window]
+                    if use_export
+                    else split_by_buckets(window, TIMESERIES_INTERVAL, MAX_TIMESERIES_BUCKETS)
+                )
+                slices.extend(
+                    SliceSpec(report, customer, aggregation, piece, TIMESERIES_INTERVAL, endpoint)
+                    for piece in reversed(pieces)
+                )
+            else:
+                slices.append(SliceSpec(report, customer, aggregation, None, None, endpoint))
+    return _newest_first(slices)
+
+
+def plan_tenants(
+    club_ids: Iterable[int],
+    first_day: date,
+    last_day: date,
+    *,
+    aggregations: Sequence[str | None] = TENANTS_SENDINGS_STATS_AGGREGATIONS,
+) -> list[SliceSpec]:
+    """Cross-club ``sendings_stats`` slices (per local day) from the tenants export.
+
+    These carry the API's own ``total_*`` figures that the warehouse's rebuilt totals are
+    reconciled against.
+    """
+    customer = CustomerSelector.clubs(club_ids)
+    slices = [
+        SliceSpec("sendings_stats", customer, aggregation, window, None, Endpoint.TENANTS_EXPORT)
+        for aggregation in aggregations
+        for window in daily_windows(first_day, last_day)
+    ]
+    return _newest_first(slices)
+
+
+def _newest_first(slices: list[SliceSpec]) -> list[SliceSpec]:
+    """Order by window end descending (snapshots first), stable otherwise."""
+    return sorted(
+        slices,
+        key=lambda s: (s.window is not None, -(s.window.end.timestamp()) if s.window else 0),
+    )
+
+
+def total_cost(slices: Iterable[SliceSpec]) -> int:
+    """Tokens the plan will spend if every request succeeds the first time."""
+    return sum(s.token_cost() for s in slices)

@@ -1,0 +1,1 @@
+"""Raw payloads exactly as received, content-addressed, with a manifest per slice."""

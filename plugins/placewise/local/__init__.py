@@ -1,0 +1,1 @@
+"""Local stand-ins so the pipeline runs with pip alone (embedded PostgreSQL, processes)."""

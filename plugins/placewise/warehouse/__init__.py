@@ -1,0 +1,1 @@
+"""Loading landed payloads into PostgreSQL: DDL, COPY, slice replacement, quarantine."""

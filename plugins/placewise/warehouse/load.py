@@ -1,0 +1,399 @@
+"""Loading one landed slice into ``placewise_raw``: delete, COPY, record, all in ONE transaction.
+
+Replacing a slice is the only write the pipeline makes to raw tables, and it is atomic: readers
+see the previous version of a slice until the transaction commits, and a killed load (worker lost,
+OOM, ``kill -9``) leaves exactly that previous version. Rerunning any slice any number of times
+leaves identical tables, because the rows of a (scope, report, aggregation, interval, local day)
+partition are always replaced as a whole.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import ijson
+import psycopg
+from psycopg import sql
+
+from placewise.api.contract import ResultShapeError
+from placewise.extract.windows import Window
+from placewise.landing.store import LandingStore, SliceManifest
+from placewise.warehouse.rows import (
+    COLUMNS,
+    PARTITION_DATE_COLUMN,
+    ROW_BUILDERS,
+    BadPayloadError,
+    PayloadStats,
+    SliceContext,
+)
+from placewise.warehouse.schema import OPS_SCHEMA, RAW_SCHEMA
+
+log = logging.getLogger(__name__)
+
+LINEAGE_COLUMNS = ("_slice_id", "_scope", "_loaded_at", "_response_sha256", "_row_no")
+
+
+class QuarantinedError(RuntimeError):
+    """A slice's payload failed validation; it was quarantined, not loaded."""
+
+    def __init__(self, message: str, quarantine_id: int) -> None:
+        super().__init__(message)
+        self.quarantine_id = quarantine_id
+
+
+@dataclass
+class LoadResult:
+    """What one load did (returned to the task and written to the slice's manifest row)."""
+
+    slice_id: int
+    slice_key: str
+    rows: int
+    load_seconds: float
+    unknown_enum_values: dict[str, int] = field(default_factory=dict)
+    unchanged: bool = False
+
+
+def context_of(manifest: SliceManifest) -> SliceContext:
+    """The loader's view of the request behind a manifest."""
+    window = (
+        Window(
+            datetime.fromisoformat(manifest.window_start),
+            datetime.fromisoformat(manifest.window_end),
+        )
+        if manifest.window_start and manifest.window_end
+        else None
+    )
+    return SliceContext(
+        report=manifest.report,
+        scope=manifest.scope,
+        club_ids=tuple(manifest.club_ids or ()),
+        is_multi=not manifest.scope.startswith("club:"),
+        aggregation=manifest.aggregation,
+        interval=manifest.interval,
+        window=window,
+    )
+
+
+def _insert_slice(
+    conn: psycopg.Connection, manifest: SliceManifest, status: str, run_id: str | None
+) -> tuple[int, datetime]:
+    row = conn.execute(
+        f"""
+        insert into {OPS_SCHEMA}.slices (
+            slice_key, scope, club_ids, report, result_type, aggregation, interval,
+            window_start, window_end, endpoint, request_body, response_sha256, landed_paths,
+            bytes, tokens_spent, attempts, requested_at, server_date, fetch_seconds,
+            loaded_at, status, run_id)
+        values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s,
+                %s, %s, %s, %s, %s, %s, now(), %s, %s)
+        returning slice_id, loaded_at
+        """,
+        (
+            manifest.slice_key,
+            manifest.scope,
+            manifest.club_ids,
+            manifest.report,
+            context_of(manifest).spec.result_type,
+            manifest.aggregation,
+            manifest.interval,
+            manifest.window_start,
+            manifest.window_end,
+            manifest.endpoint,
+            json.dumps(manifest.request_body),
+            _combined_sha(manifest),
+            [p.path for p in manifest.parts],
+            sum(p.bytes for p in manifest.parts),
+            manifest.tokens_spent,
+            manifest.attempts,
+            manifest.fetched_at,
+            manifest.server_date,
+            manifest.fetch_seconds,
+            status,
+            run_id,
+        ),
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), row[1]
+
+
+def _combined_sha(manifest: SliceManifest) -> str:
+    """The body's sha256, or for a paged slice the sha256 of its parts' hashes in order."""
+    if len(manifest.parts) == 1:
+        return manifest.parts[0].sha256
+    import hashlib
+
+    return hashlib.sha256("".join(p.sha256 for p in manifest.parts).encode()).hexdigest()
+
+
+def _delete_previous(conn: psycopg.Connection, ctx: SliceContext, result_type: str) -> int:
+    table = sql.Identifier(RAW_SCHEMA, ctx.report)
+    if result_type == "records":
+        cur = conn.execute(
+            sql.SQL("delete from {} where _scope = %s and aggregation = %s").format(table),
+            (ctx.scope, ctx.aggregation),
+        )
+        return cur.rowcount
+    assert ctx.window is not None
+    date_column = sql.Identifier(PARTITION_DATE_COLUMN[result_type])
+    extra = sql.SQL(" and interval = %s") if result_type == "timeseries" else sql.SQL("")
+    params: list[Any] = [ctx.scope, ctx.aggregation, ctx.window.start.date(), ctx.window.end]
+    if result_type == "timeseries":
+        params.append(ctx.interval)
+    cur = conn.execute(
+        sql.SQL(
+            "delete from {} where _scope = %s and aggregation = %s and {} >= %s and {} < %s{}"
+        ).format(table, date_column, date_column, extra),
+        params,
+    )
+    return cur.rowcount
+
+
+def _record_partitions(
+    conn: psycopg.Connection, ctx: SliceContext, interval: str, slice_id: int
+) -> None:
+    assert ctx.window is not None
+    days = ctx.window.day_list()
+    with conn.cursor() as cur:
+        cur.executemany(
+            f"""
+            insert into {OPS_SCHEMA}.loaded_partitions as p
+                (scope, loyalty_club_id, report, aggregation, interval, partition_date,
+                 slice_id, loaded_at)
+            values (%s, %s, %s, %s, %s, %s, %s, now())
+            on conflict (scope, report, aggregation, interval, partition_date)
+            do update set slice_id = excluded.slice_id, loaded_at = excluded.loaded_at
+            """,
+            [
+                (ctx.scope, ctx.single_club, ctx.report, ctx.aggregation, interval, d, slice_id)
+                for d in days
+            ],
+        )
+
+
+def _supersede(
+    conn: psycopg.Connection,
+    manifest: SliceManifest,
+    ctx: SliceContext,
+    slice_id: int,
+    windowed: bool,
+) -> None:
+    if windowed:
+        conn.execute(
+            f"""
+            update {OPS_SCHEMA}.slices s set status = 'superseded'
+            where s.status = 'loaded' and s.report = %s and s.scope = %s
+              and s.aggregation = %s and s.interval = %s and s.slice_id <> %s
+              and not exists (select 1 from {OPS_SCHEMA}.loaded_partitions p
+                              where p.slice_id = s.slice_id)
+            """,
+            (ctx.report, ctx.scope, ctx.aggregation, manifest.interval, slice_id),
+        )
+    else:
+        conn.execute(
+            f"""
+            update {OPS_SCHEMA}.slices set status = 'superseded'
+            where status = 'loaded' and slice_key = %s and slice_id <> %s
+            """,
+            (manifest.slice_key, slice_id),
+        )
+
+
+def _copy_rows(
+    conn: psycopg.Connection,
+    store: LandingStore,
+    manifest: SliceManifest,
+    ctx: SliceContext,
+    result_type: str,
+    slice_id: int,
+    loaded_at: datetime,
+    stats: PayloadStats,
+) -> None:
+    columns = LINEAGE_COLUMNS + COLUMNS[result_type]
+    statement = sql.SQL("copy {} ({}) from stdin").format(
+        sql.Identifier(RAW_SCHEMA, ctx.report),
+        sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+    )
+    builder = ROW_BUILDERS[result_type]
+    row_no = 0
+    with conn.cursor() as cur, cur.copy(statement) as copy:
+        for part in manifest.parts:
+            lineage_head = (slice_id, ctx.scope, loaded_at, part.sha256)
+            with ExitStack() as stack:
+                fp = stack.enter_context(store.open_part(part))
+                for row in builder(ctx, fp, stats):
+                    row_no += 1
+                    copy.write_row((*lineage_head, row_no, *row))
+
+
+def load_manifest(
+    conn: psycopg.Connection,
+    store: LandingStore,
+    manifest: SliceManifest,
+    *,
+    run_id: str | None = None,
+) -> LoadResult:
+    """Replace the slice described by ``manifest`` with the rows of its landed parts.
+
+    One transaction: record the slice, delete the rows of the partitions it replaces, COPY the
+    new rows, point the partitions at the new slice, mark fully replaced slices superseded.
+    A payload that fails validation rolls all of that back and is quarantined instead.
+    """
+    ctx = context_of(manifest)
+    result_type = ctx.spec.result_type
+    windowed = result_type != "records"
+    started = time.monotonic()
+    unchanged = _identical_current(conn, manifest, windowed)
+    if unchanged is not None:
+        return unchanged
+    stats = PayloadStats()
+    try:
+        with conn.transaction():
+            conn.execute(
+                "select pg_advisory_xact_lock(hashtext(%s))",
+                (f"{ctx.report}|{ctx.scope}|{ctx.aggregation}|{manifest.interval}",),
+            )
+            slice_id, loaded_at = _insert_slice(conn, manifest, "loaded", run_id)
+            _delete_previous(conn, ctx, result_type)
+            _copy_rows(conn, store, manifest, ctx, result_type, slice_id, loaded_at, stats)
+            if windowed:
+                _record_partitions(conn, ctx, manifest.interval, slice_id)
+            _supersede(conn, manifest, ctx, slice_id, windowed)
+            elapsed = time.monotonic() - started
+            conn.execute(
+                f"""update {OPS_SCHEMA}.slices set rows = %s, load_seconds = %s,
+                    unknown_enum_values = %s::jsonb where slice_id = %s""",
+                (
+                    stats.rows,
+                    elapsed,
+                    json.dumps(dict(stats.unknown_enum_values))
+                    if stats.unknown_enum_values
+                    else None,
+                    slice_id,
+                ),
+            )
+    except (BadPayloadError, ResultShapeError, ijson.JSONError, UnicodeDecodeError) as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        quarantine_id = quarantine(conn, manifest, reason, run_id=run_id)
+        paths = ", ".join(p.path for p in manifest.parts)
+        raise QuarantinedError(
+            f"{manifest.report} {manifest.scope} agg={manifest.aggregation} "
+            f"window {manifest.window_start}..{manifest.window_end}: payload quarantined "
+            f"(placewise_ops.quarantine id {quarantine_id}): {reason}. Raw body kept at {paths}",
+            quarantine_id,
+        ) from exc
+    if stats.unknown_enum_values:
+        log.warning(
+            "%s %s: unknown enum values kept: %s",
+            manifest.report,
+            manifest.scope,
+            dict(stats.unknown_enum_values),
+        )
+    return LoadResult(
+        slice_id=slice_id,
+        slice_key=manifest.slice_key,
+        rows=stats.rows,
+        load_seconds=elapsed,
+        unknown_enum_values=dict(stats.unknown_enum_values),
+    )
+
+
+def _identical_current(
+    conn: psycopg.Connection, manifest: SliceManifest, windowed: bool
+) -> LoadResult | None:
+    """The current slice if it already holds exactly this answer to exactly this request.
+
+    Reloading it would only renumber lineage columns; skipping keeps a rerun byte-identical and
+    spares dbt a rebuild of partitions whose data did not change.
+    """
+    row = conn.execute(
+        f"""
+        select s.slice_id, s.rows from {OPS_SCHEMA}.slices s
+        where s.slice_key = %s and s.status = 'loaded' and s.response_sha256 = %s
+          and s.request_body = %s::jsonb
+          and (not %s or (select count(*) from {OPS_SCHEMA}.loaded_partitions p
+                          where p.slice_id = s.slice_id) = %s)
+        order by s.slice_id desc limit 1
+        """,
+        (
+            manifest.slice_key,
+            _combined_sha(manifest),
+            json.dumps(manifest.request_body),
+            windowed,
+            len(context_of(manifest).window.day_list()) if windowed else 0,
+        ),
+    ).fetchone()
+    if row is None:
+        return None
+    return LoadResult(
+        slice_id=int(row[0]),
+        slice_key=manifest.slice_key,
+        rows=int(row[1]),
+        load_seconds=0.0,
+        unchanged=True,
+    )
+
+
+def quarantine(
+    conn: psycopg.Connection, manifest: SliceManifest, reason: str, *, run_id: str | None = None
+) -> int:
+    """Record a rejected slice (status 'quarantined' + a quarantine row); the raw file stays."""
+    with conn.transaction():
+        _insert_slice(conn, manifest, "quarantined", run_id)
+        row = conn.execute(
+            f"""
+            insert into {OPS_SCHEMA}.quarantine
+                (slice_key, scope, report, aggregation, window_start, window_end,
+                 landed_paths, reason, run_id)
+            values (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+            returning quarantine_id
+            """,
+            (
+                manifest.slice_key,
+                manifest.scope,
+                manifest.report,
+                manifest.aggregation,
+                manifest.window_start,
+                manifest.window_end,
+                [p.path for p in manifest.parts],
+                reason,
+                run_id,
+            ),
+        ).fetchone()
+    assert row is not None
+    log.error("quarantined %s: %s", manifest.slice_key, reason)
+    return int(row[0])
+
+
+def already_loaded(conn: psycopg.Connection, slice_key: str, request_body: dict[str, Any]) -> bool:
+    """True if the current version of ``slice_key`` came from exactly this request.
+
+    Backfills use it to resume: a slice loaded by an earlier attempt with the same request is
+    not fetched again.
+    """
+    row = conn.execute(
+        f"""
+        select 1 from {OPS_SCHEMA}.slices
+        where slice_key = %s and status = 'loaded' and request_body = %s::jsonb
+        limit 1
+        """,
+        (slice_key, json.dumps(request_body)),
+    ).fetchone()
+    return row is not None
+
+
+def load_many(
+    conn: psycopg.Connection,
+    store: LandingStore,
+    manifests: Iterable[SliceManifest],
+    *,
+    run_id: str | None = None,
+) -> list[LoadResult]:
+    """Load several manifests in order, one transaction each."""
+    return [load_manifest(conn, store, m, run_id=run_id) for m in manifests]

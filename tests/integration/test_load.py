@@ -1,0 +1,290 @@
+"""The loader against a real PostgreSQL: slice replacement, idempotency, quarantine, kill safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import date
+from pathlib import Path
+
+import psycopg
+import pytest
+from placewise.api.customer import CustomerSelector
+from placewise.extract.plan import SliceSpec
+from placewise.extract.windows import Window
+from placewise.landing.store import LandedPart, LandingStore, SliceManifest, utc_now_iso
+from placewise.warehouse.load import QuarantinedError, load_manifest
+from placewise.warehouse.schema import connect
+
+pytestmark = pytest.mark.integration
+
+DAY = date(2026, 11, 20)
+
+
+def stats_body(values: dict[str, int], tz: str = "Europe/Oslo", day: date = DAY) -> bytes:
+    series = [{"label": {"event_type": k}, "value": v} for k, v in values.items()]
+    return json.dumps(
+        {
+            "range_timezone": tz,
+            "from": f"{day.isoformat()}T00:00:00.000+01:00",
+            "to": f"{date.fromordinal(day.toordinal() + 1).isoformat()}T00:00:00.000+01:00",
+            "series": series,
+            "data_points": len(series),
+            "result_type": "statistics",
+        }
+    ).encode()
+
+
+def land(store: LandingStore, spec: SliceSpec, *bodies: bytes) -> SliceManifest:
+    parts: list[LandedPart] = []
+    for body in bodies:
+        with store.open_sink(parts) as sink:
+            sink.write(body)
+    manifest = SliceManifest(
+        slice_key=spec.slice_key,
+        report=spec.report,
+        scope=spec.scope,
+        club_ids=list(spec.customer.club_ids or []),
+        aggregation=spec.aggregation_name,
+        interval=spec.partition_interval,
+        window_start=spec.window.start.isoformat() if spec.window else None,
+        window_end=spec.window.end.isoformat() if spec.window else None,
+        endpoint=str(spec.endpoint),
+        request_body=spec.body(),
+        parts=parts,
+        fetched_at=utc_now_iso(),
+    )
+    store.write_manifest(manifest)
+    return manifest
+
+
+def day_spec(club: int = 1001, day: date = DAY, aggregation: str | None = None) -> SliceSpec:
+    return SliceSpec(
+        "sendings_stats", CustomerSelector.club(club), aggregation, Window.days(day, day)
+    )
+
+
+def table_snapshot(conn: psycopg.Connection, table: str) -> list[tuple]:
+    return conn.execute(f"select * from placewise_raw.{table} order by 1, 5").fetchall()
+
+
+@pytest.fixture
+def db(fresh_database: str):
+    with connect(fresh_database) as conn:
+        yield fresh_database, conn
+
+
+def test_loading_a_statistics_slice_writes_one_row_per_series_with_lineage(db, tmp_path):
+    _, conn = db
+    store = LandingStore(tmp_path)
+    manifest = land(store, day_spec(), stats_body({"new": 10, "delivered": 7}))
+    result = load_manifest(conn, store, manifest)
+    rows = conn.execute(
+        "select loyalty_club_id, aggregation, stat_date, timezone, label, value, _response_sha256 "
+        "from placewise_raw.sendings_stats order by _row_no"
+    ).fetchall()
+    assert result.rows == 2
+    assert rows[0][:6] == (1001, "none", DAY, "Europe/Oslo", {"event_type": "new"}, 10)
+    assert rows[0][6] == manifest.parts[0].sha256
+    partitions = conn.execute(
+        "select scope, partition_date, slice_id from placewise_ops.loaded_partitions"
+    ).fetchall()
+    assert partitions == [("club:1001", DAY, result.slice_id)]
+
+
+def test_rerunning_the_same_slice_leaves_identical_tables(db, tmp_path):
+    _, conn = db
+    store = LandingStore(tmp_path)
+    body = stats_body({"new": 10, "opened": 3})
+    load_manifest(conn, store, land(store, day_spec(), body))
+    before = table_snapshot(conn, "sendings_stats")
+    for _ in range(3):
+        result = load_manifest(conn, store, land(store, day_spec(), body))
+        assert result.unchanged
+    assert table_snapshot(conn, "sendings_stats") == before
+    assert conn.execute("select count(*) from placewise_ops.slices").fetchone() == (1,)
+
+
+def test_a_changed_answer_replaces_the_slice_and_supersedes_the_old_one(db, tmp_path):
+    _, conn = db
+    store = LandingStore(tmp_path)
+    first = load_manifest(conn, store, land(store, day_spec(), stats_body({"new": 10})))
+    load_manifest(conn, store, land(store, day_spec(club=1002), stats_body({"new": 99})))
+    second = load_manifest(
+        conn, store, land(store, day_spec(), stats_body({"new": 12, "opened": 1}))
+    )
+    values = conn.execute(
+        "select loyalty_club_id, label->>'event_type', value from placewise_raw.sendings_stats "
+        "order by 1, 2"
+    ).fetchall()
+    assert values == [(1001, "new", 12), (1001, "opened", 1), (1002, "new", 99)]
+    statuses = dict(conn.execute("select slice_id, status from placewise_ops.slices").fetchall())
+    assert statuses[first.slice_id] == "superseded"
+    assert statuses[second.slice_id] == "loaded"
+
+
+def test_negative_counts_are_quarantined_and_the_previous_version_stays(db, tmp_path):
+    _, conn = db
+    store = LandingStore(tmp_path)
+    load_manifest(conn, store, land(store, day_spec(), stats_body({"new": 10})))
+    before = table_snapshot(conn, "sendings_stats")
+    bad = land(store, day_spec(), stats_body({"new": -4}))
+    with pytest.raises(QuarantinedError, match="negative count") as info:
+        load_manifest(conn, store, bad)
+    assert "sendings_stats club:1001" in str(info.value)
+    assert table_snapshot(conn, "sendings_stats") == before
+    reason, paths = conn.execute(
+        "select reason, landed_paths from placewise_ops.quarantine"
+    ).fetchone()
+    assert "negative count" in reason
+    assert Path(paths[0]).exists()
+
+
+def test_a_series_of_another_club_is_never_loaded(db, tmp_path):
+    _, conn = db
+    store = LandingStore(tmp_path)
+    body = json.loads(stats_body({"new": 1}))
+    body["series"][0]["label"]["loyalty_club_id"] = 2002
+    with pytest.raises(QuarantinedError, match="does not belong to the request"):
+        load_manifest(conn, store, land(store, day_spec(), json.dumps(body).encode()))
+    assert conn.execute("select count(*) from placewise_raw.sendings_stats").fetchone() == (0,)
+
+
+def test_invalid_json_and_wrong_shapes_are_quarantined(db, tmp_path):
+    _, conn = db
+    store = LandingStore(tmp_path)
+    with pytest.raises(QuarantinedError, match="not valid JSON"):
+        load_manifest(
+            conn, store, land(store, day_spec(), b'{"range_timezone": "UTC", "series": [{"label": ')
+        )
+    with pytest.raises(QuarantinedError, match="ResultShapeError"):
+        load_manifest(conn, store, land(store, day_spec(), b'{"records": [], "result_type": "x"}'))
+    assert conn.execute("select count(*) from placewise_ops.quarantine").fetchone() == (2,)
+
+
+def test_unknown_enum_values_are_kept_and_reported(db, tmp_path):
+    _, conn = db
+    store = LandingStore(tmp_path)
+    spec = day_spec(aggregation="service_type")
+    body = json.dumps(
+        {
+            "range_timezone": "Europe/Oslo",
+            "series": [
+                {"label": {"service_type": "brand_new_kind", "event_type": "new"}, "value": 5},
+                {"label": {"service_type": "campaign", "event_type": "new"}, "value": 2},
+            ],
+            "data_points": 2,
+            "result_type": "statistics",
+        }
+    ).encode()
+    result = load_manifest(conn, store, land(store, spec, body))
+    assert result.rows == 2
+    assert result.unknown_enum_values == {"service_type=brand_new_kind": 1}
+    stored = conn.execute("select unknown_enum_values from placewise_ops.slices").fetchone()[0]
+    assert stored == {"service_type=brand_new_kind": 1}
+
+
+def test_cross_club_local_timeseries_get_instants_from_each_series_timezone(db, tmp_path):
+    _, conn = db
+    store = LandingStore(tmp_path)
+    spec = SliceSpec(
+        "member_balance",
+        CustomerSelector.clubs([1001, 1002]),
+        None,
+        Window.days(DAY, DAY),
+        "1d",
+    )
+    body = json.dumps(
+        {
+            "interval": "1d",
+            "range_timezone": "local",
+            "time_buckets": [f"{DAY.isoformat()}T00:00:00.000"],
+            "series": [
+                {
+                    "timezone": "Europe/Oslo",
+                    "label": {"loyalty_club_id": 1001, "type": "in"},
+                    "values": [3],
+                },
+                {
+                    "timezone": "America/Denver",
+                    "label": {"loyalty_club_id": 1002, "type": "in"},
+                    "values": [5],
+                },
+            ],
+            "data_points": 2,
+            "result_type": "timeseries",
+        }
+    ).encode()
+    load_manifest(conn, store, land(store, spec, body))
+    rows = conn.execute(
+        "select loyalty_club_id, bucket_date, to_char(bucket_start at time zone 'UTC', "
+        "'YYYY-MM-DD HH24:MI'), timezone from placewise_raw.member_balance order by 1"
+    ).fetchall()
+    assert rows == [
+        (1001, DAY, "2026-11-19 23:00", "Europe/Oslo"),
+        (1002, DAY, "2026-11-20 07:00", "America/Denver"),
+    ]
+
+
+KILL_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from placewise.landing.store import LandingStore, SliceManifest
+    from placewise.warehouse.load import load_manifest
+    from placewise.warehouse.schema import connect
+    store = LandingStore(sys.argv[2])
+    manifest = SliceManifest.from_json(open(sys.argv[3]).read())
+    with connect(sys.argv[1]) as conn:
+        load_manifest(conn, store, manifest)
+    """
+)
+
+
+def test_a_load_killed_mid_copy_leaves_the_previous_version(db, tmp_path):
+    url, conn = db
+    store = LandingStore(tmp_path / "landing")
+    load_manifest(conn, store, land(store, day_spec(), stats_body({"new": 10})))
+    before = table_snapshot(conn, "sendings_stats")
+    # A big answer for the same slice (many reporting ids), so the COPY runs long enough to kill.
+    big = {
+        "range_timezone": "Europe/Oslo",
+        "series": [
+            {"label": {"reporting_id": i, "event_type": "new"}, "value": i}
+            for i in range(1_500_000)
+        ],
+        "data_points": 1_500_000,
+        "result_type": "statistics",
+    }
+    manifest = land(store, day_spec(), json.dumps(big).encode())
+    manifest_file = tmp_path / "manifest.json"
+    manifest_file.write_text(manifest.to_json())
+    script = tmp_path / "kill_me.py"
+    script.write_text(KILL_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [sys.executable, str(script), url, str(store.root), str(manifest_file)], env=env
+    )
+    try:
+        deadline = time.monotonic() + 60
+        copying = False
+        while time.monotonic() < deadline and proc.poll() is None:
+            active = "select count(*) from pg_stat_activity where query ilike 'copy%%sendings%%'"
+            copying = conn.execute(active).fetchone()[0] > 0
+            if copying:
+                time.sleep(0.3)  # let some rows stream in before the kill
+                break
+            time.sleep(0.05)
+        assert copying, "the load never reached its COPY"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    time.sleep(0.5)
+    assert table_snapshot(conn, "sendings_stats") == before
+    assert conn.execute("select count(*) from placewise_ops.slices").fetchone() == (1,)
