@@ -1,0 +1,101 @@
+"""PostgresPacer against a real PostgreSQL (the suite's embedded server, or WAREHOUSE_URL's)."""
+
+import multiprocessing
+import time
+import uuid
+
+import pytest
+from placewise.api.pacing import TABLE, PostgresPacer
+
+WAREHOUSE_URL = ""
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _database(module_database):
+    """Point the module at a fresh database of the suite's PostgreSQL."""
+    global WAREHOUSE_URL
+    WAREHOUSE_URL = module_database
+
+
+class WouldWait(Exception):
+    pass
+
+
+def refuse_to_wait(seconds):
+    raise WouldWait(seconds)
+
+
+@pytest.fixture
+def bucket():
+    name = f"test:{uuid.uuid4().hex}:Reporting"
+    yield name
+    import psycopg
+
+    with psycopg.connect(WAREHOUSE_URL, autocommit=True) as conn:
+        conn.execute(f"DELETE FROM {TABLE} WHERE bucket = %s", (name,))
+
+
+def test_table_is_created_idempotently_and_a_new_bucket_starts_full(bucket):
+    PostgresPacer(WAREHOUSE_URL, capacity=8, refill_per_s=1).tokens(bucket)
+    pacer = PostgresPacer(WAREHOUSE_URL, capacity=8, refill_per_s=1, sleep=refuse_to_wait)
+    assert pacer.acquire(bucket, 3) == 0.0
+    assert pacer.tokens(bucket) == pytest.approx(5, abs=0.05)
+
+
+def test_empty_bucket_waits_the_computed_time(bucket):
+    pacer = PostgresPacer(WAREHOUSE_URL, capacity=4, refill_per_s=0.01, sleep=refuse_to_wait)
+    pacer.acquire(bucket, 4)
+    with pytest.raises(WouldWait) as info:
+        pacer.acquire(bucket, 2)
+    assert info.value.args[0] == pytest.approx(200, rel=0.01)
+
+
+def test_reserve_leaves_tokens_for_the_nightly_run(bucket):
+    backfill = PostgresPacer(
+        WAREHOUSE_URL, capacity=10, refill_per_s=0.001, reserve=6, sleep=refuse_to_wait
+    )
+    nightly = PostgresPacer(WAREHOUSE_URL, capacity=10, refill_per_s=0.001, sleep=refuse_to_wait)
+    assert backfill.acquire(bucket, 4) == 0.0
+    with pytest.raises(WouldWait):
+        backfill.acquire(bucket, 1)
+    assert nightly.acquire(bucket, 6) == 0.0
+
+
+def test_server_feedback_lowers_the_shared_view(bucket):
+    pacer = PostgresPacer(WAREHOUSE_URL, capacity=10, refill_per_s=2)
+    pacer.observe(bucket, remaining=30, cost=2, retry_after_s=None)
+    assert pacer.tokens(bucket) == pytest.approx(10, abs=0.01)
+    pacer.observe(bucket, remaining=3, cost=2, retry_after_s=None)
+    assert pacer.tokens(bucket) == pytest.approx(3, abs=0.05)
+    pacer.observe(bucket, remaining=None, cost=0, retry_after_s=4)
+    assert pacer.tokens(bucket) == pytest.approx(-8, abs=0.05)
+
+
+def _worker(conninfo, bucket, count, queue):
+    pacer = PostgresPacer(conninfo, capacity=5, refill_per_s=10.0)
+    for _ in range(count):
+        pacer.acquire(bucket, 1)
+        queue.put(time.time())
+
+
+def test_two_processes_never_exceed_capacity_plus_refill(bucket):
+    # Create the table and the (full) bucket before timing; the bound below still holds.
+    PostgresPacer(WAREHOUSE_URL, capacity=5, refill_per_s=10.0).tokens(bucket)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    start = time.time()
+    workers = [
+        context.Process(target=_worker, args=(WAREHOUSE_URL, bucket, 12, queue)) for _ in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    taken = sorted(queue.get(timeout=30) for _ in range(24))
+    for worker in workers:
+        worker.join(timeout=30)
+        assert worker.exitcode == 0
+    for count, when in enumerate(taken, start=1):
+        assert count <= 5 + 10.0 * (when - start) + 0.5
+    # 24 tokens from a bucket of 5 refilled at 10/s cannot be taken in under 1.9 s
+    assert taken[-1] - start >= 1.8
