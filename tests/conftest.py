@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from placewise.local.embedded_postgres import EmbeddedPostgres, drop_database, ensure_database
+from placewise.local.processes import SimulatorProcess, start_simulator
 
 
 @pytest.fixture(scope="session")
@@ -56,3 +57,30 @@ def module_database(database_factory: Callable[[str], str]) -> str:
 def fresh_database(database_factory: Callable[[str], str]) -> str:
     """A fresh empty database for one test."""
     return database_factory("pw_test")
+
+
+#: The simulator's frozen clock for the whole suite: results are byte-identical run to run.
+SIMULATOR_NOW = "2026-11-28T06:00:00+00:00"
+#: Generous rate limits so the suite is not paced by the simulator's default token bucket.
+FAST_RATE_ARGS = ["--rate-capacity", "100000", "--rate-refill", "100000"]
+
+
+@pytest.fixture(scope="session")
+def simulator_factory() -> Iterator[Callable[..., SimulatorProcess]]:
+    """Start simulator processes (frozen clock by default); all are stopped at session end."""
+    started: list[SimulatorProcess] = []
+
+    def start(*args: str, now: str = SIMULATOR_NOW, fast: bool = True) -> SimulatorProcess:
+        sim = start_simulator([*args, "--now", now, *(FAST_RATE_ARGS if fast else [])])
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        sim.stop()
+
+
+@pytest.fixture(scope="session")
+def simulator(simulator_factory: Callable[..., SimulatorProcess]) -> SimulatorProcess:
+    """The default world: seed 42, 3 clubs in different timezones, 60 days of history."""
+    return simulator_factory("--seed", "42", "--clubs", "3", "--history-days", "60")

@@ -1,0 +1,198 @@
+"""The pipeline's engine loop: fetch -> land -> load for a list of slices, and replay.
+
+Airflow tasks, the CLI and the tests all call these functions; nothing here imports Airflow.
+A slice that fails does not stop the others: every outcome is collected and the caller decides
+(an Airflow task fails at the end with a summary that names what failed). Errors that would fail
+every slice the same way (bad token, missing permit, malformed headers) stop the loop at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from placewise.api.client import PlacewiseClient
+from placewise.api.errors import AuthenticationError, HeaderError, PlacewiseApiError
+from placewise.extract.fetch import fetch_slice
+from placewise.extract.plan import SliceSpec
+from placewise.landing.store import LandingStore, SliceManifest
+from placewise.warehouse.load import QuarantinedError, already_loaded, load_manifest
+from placewise.warehouse.schema import connect
+
+log = logging.getLogger(__name__)
+
+#: Errors that say the configuration is wrong: retrying other slices would only repeat them.
+FATAL_ERRORS = (AuthenticationError, HeaderError)
+
+
+@dataclass
+class SliceOutcome:
+    """What happened to one planned slice."""
+
+    slice_key: str
+    description: str
+    status: str  # loaded | skipped | failed | quarantined
+    rows: int = 0
+    tokens: int = 0
+    error: str | None = None
+
+
+@dataclass
+class SyncSummary:
+    """All outcomes of one run of slices."""
+
+    outcomes: list[SliceOutcome] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def rows(self) -> int:
+        return sum(o.rows for o in self.outcomes)
+
+    @property
+    def tokens(self) -> int:
+        return sum(o.tokens for o in self.outcomes)
+
+    @property
+    def failures(self) -> list[SliceOutcome]:
+        return [o for o in self.outcomes if o.status in ("failed", "quarantined")]
+
+    def merge(self, other: SyncSummary) -> SyncSummary:
+        return SyncSummary(self.outcomes + other.outcomes)
+
+    def text(self) -> str:
+        """One line of totals, then one line per failed slice."""
+        head = (
+            f"{len(self.outcomes)} slices: {self.count('loaded')} loaded, "
+            f"{self.count('skipped')} skipped, {self.count('failed')} failed, "
+            f"{self.count('quarantined')} quarantined; {self.rows} rows, {self.tokens} tokens"
+        )
+        lines = [head] + [f"  {o.status}: {o.description}: {o.error}" for o in self.failures]
+        return "\n".join(lines)
+
+
+def sync_slices(
+    specs: Iterable[SliceSpec],
+    *,
+    client: PlacewiseClient,
+    store: LandingStore,
+    conninfo: str,
+    run_id: str | None = None,
+    skip_loaded: bool = False,
+) -> SyncSummary:
+    """Fetch, land and load every slice; collect outcomes instead of stopping at the first error.
+
+    ``skip_loaded`` makes the run resumable: a slice whose current version was loaded from the
+    very same request is not fetched again (backfills use this).
+    """
+    summary = SyncSummary()
+    with connect(conninfo) as conn:
+        for spec in specs:
+            if skip_loaded and already_loaded(conn, spec.slice_key, spec.body()):
+                summary.outcomes.append(SliceOutcome(spec.slice_key, spec.description, "skipped"))
+                continue
+            try:
+                manifests = fetch_slice(client, store, spec)
+                rows = 0
+                for manifest in manifests:
+                    rows += load_manifest(conn, store, manifest, run_id=run_id).rows
+                tokens = sum(m.tokens_spent for m in manifests)
+                summary.outcomes.append(
+                    SliceOutcome(spec.slice_key, spec.description, "loaded", rows, tokens)
+                )
+            except FATAL_ERRORS:
+                raise
+            except QuarantinedError as exc:
+                summary.outcomes.append(
+                    SliceOutcome(spec.slice_key, spec.description, "quarantined", error=str(exc))
+                )
+            except PlacewiseApiError as exc:
+                log.error("%s failed: %s", spec.description, exc)
+                summary.outcomes.append(
+                    SliceOutcome(spec.slice_key, spec.description, "failed", error=str(exc))
+                )
+    return summary
+
+
+def _window_overlaps(manifest: SliceManifest, first: date | None, last: date | None) -> bool:
+    if manifest.window_start is None or manifest.window_end is None:
+        return True
+    start = datetime.fromisoformat(manifest.window_start).date()
+    end = datetime.fromisoformat(manifest.window_end)
+    if first is not None and end <= datetime(first.year, first.month, first.day):
+        return False
+    return not (last is not None and start > last)
+
+
+def select_manifests(
+    store: LandingStore,
+    *,
+    reports: Iterable[str] | None = None,
+    club_ids: Iterable[int] | None = None,
+    first_day: date | None = None,
+    last_day: date | None = None,
+    include_tenants: bool = True,
+) -> list[SliceManifest]:
+    """The newest landed manifest of every slice matching the filters, oldest window first."""
+    wanted_reports = set(reports) if reports else None
+    wanted_scopes = {f"club:{c}" for c in club_ids} if club_ids else None
+    chosen: list[SliceManifest] = []
+    for report in sorted(wanted_reports) if wanted_reports else [None]:
+        for manifest in store.latest_manifests(report).values():
+            if manifest.status != "landed":
+                continue
+            is_tenants = not manifest.scope.startswith("club:")
+            if is_tenants and not include_tenants:
+                continue
+            if wanted_scopes is not None and not is_tenants and manifest.scope not in wanted_scopes:
+                continue
+            if not _window_overlaps(manifest, first_day, last_day):
+                continue
+            chosen.append(manifest)
+    return sorted(chosen, key=lambda m: (m.window_start or "", m.slice_key))
+
+
+def replay(
+    manifests: Iterable[SliceManifest],
+    *,
+    store: LandingStore,
+    conninfo: str,
+    run_id: str | None = None,
+    on_loaded: Callable[[SliceManifest], None] | None = None,
+) -> SyncSummary:
+    """Reload landed slices into the warehouse without calling the API.
+
+    Each body is checked against its sha256 first: a landing root that was tampered with or
+    damaged fails loudly rather than loading something else than what the API sent.
+    """
+    summary = SyncSummary()
+    with connect(conninfo) as conn:
+        for manifest in manifests:
+            description = f"replay {manifest.slice_key}"
+            broken = [p.path for p in manifest.parts if not store.verify(p)]
+            if broken:
+                summary.outcomes.append(
+                    SliceOutcome(
+                        manifest.slice_key,
+                        description,
+                        "failed",
+                        error=f"landed body does not match its sha256: {', '.join(broken)}",
+                    )
+                )
+                continue
+            try:
+                result = load_manifest(conn, store, manifest, run_id=run_id)
+            except QuarantinedError as exc:
+                summary.outcomes.append(
+                    SliceOutcome(manifest.slice_key, description, "quarantined", error=str(exc))
+                )
+                continue
+            summary.outcomes.append(
+                SliceOutcome(manifest.slice_key, description, "loaded", result.rows)
+            )
+            if on_loaded is not None:
+                on_loaded(manifest)
+    return summary
