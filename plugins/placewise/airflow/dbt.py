@@ -1,0 +1,120 @@
+"""dbt inside Airflow with astronomer-cosmos, rendered from a manifest.
+
+Rendering from ``target/manifest.json`` means parsing a DAG file never runs dbt (``dbt ls`` would
+cost seconds per parse). The manifest is produced by ``dbt parse`` at install time (``make``,
+the Docker image, the test session); if it is missing, the DAG fails to import with a message
+that says how to create it.
+
+The dbt profile comes from the ``placewise_warehouse`` Connection through a Cosmos profile
+mapping, so the warehouse credentials live in one place.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import InvocationMode, LoadMode, TestBehavior
+from cosmos.profiles.postgres.user_pass import PostgresUserPasswordProfileMapping
+from placewise.airflow.connections import WAREHOUSE_CONN_ID
+
+DBT_PROFILE = "placewise_warehouse"
+
+
+class PlacewisePostgresProfileMapping(PostgresUserPasswordProfileMapping):
+    """The stock Postgres mapping, but a password is optional (trust/peer auth, embedded server)."""
+
+    required_fields = ["host", "user", "dbname"]
+
+    def get_dbt_value(self, name: str) -> Any:
+        value = super().get_dbt_value(name)
+        if name == "password" and value is None:
+            return ""
+        return value
+
+
+def manifest_path(project_dir: Path) -> Path:
+    return project_dir / "target" / "manifest.json"
+
+
+def dbt_executable() -> str:
+    """The dbt next to the running Python (the project's venv), else the one on PATH."""
+    candidate = Path(sys.executable).parent / "dbt"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("dbt")
+    if not found:
+        raise RuntimeError("dbt is not installed in this environment")
+    return found
+
+
+def ensure_manifest(project_dir: Path) -> Path:
+    """Create the manifest with ``dbt parse`` (install-time step, never called at parse time)."""
+    # dbt parse does not connect; the profile's env vars only need to resolve.
+    env = {
+        "PLACEWISE_PG_DBNAME": "warehouse",
+        **os.environ,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    subprocess.run(
+        [
+            dbt_executable(),
+            "parse",
+            "--project-dir",
+            str(project_dir),
+            "--profiles-dir",
+            str(project_dir),
+            "--quiet",
+        ],
+        check=True,
+        env=env,
+        cwd=project_dir,
+    )
+    return manifest_path(project_dir)
+
+
+def dbt_task_group(project_dir: Path, group_id: str = "dbt", **kwargs: Any) -> DbtTaskGroup:
+    """The dbt models as Airflow tasks (one ``dbt run`` per model), then every test at once.
+
+    Tests run after all models because several of them span models (relationships, the
+    reconciliation, the consistency checks), which a per-model build would run too early.
+
+    The incremental models rebuild only the partitions whose slices the load replaced, so the
+    same group serves the nightly run, backfills and replays.
+    """
+    manifest = manifest_path(project_dir)
+    if not manifest.exists():
+        raise FileNotFoundError(
+            f"{manifest} is missing: run `make venv` (or `dbt parse --project-dir {project_dir} "
+            f"--profiles-dir {project_dir}`) to create it"
+        )
+    return DbtTaskGroup(
+        group_id=group_id,
+        project_config=ProjectConfig(
+            dbt_project_path=project_dir,
+            manifest_path=manifest,
+            project_name="placewise_warehouse",
+        ),
+        profile_config=ProfileConfig(
+            profile_name=DBT_PROFILE,
+            target_name="airflow",
+            profile_mapping=PlacewisePostgresProfileMapping(
+                conn_id=WAREHOUSE_CONN_ID, profile_args={"schema": "placewise_staging"}
+            ),
+        ),
+        execution_config=ExecutionConfig(
+            dbt_executable_path=dbt_executable(), invocation_mode=InvocationMode.DBT_RUNNER
+        ),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST,
+            test_behavior=TestBehavior.AFTER_ALL,
+            emit_datasets=False,
+        ),
+        operator_args={"install_deps": False},
+        **kwargs,
+    )

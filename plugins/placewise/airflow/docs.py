@@ -1,0 +1,59 @@
+"""Operator docs shown in the Airflow UI (doc_md): what each DAG does and how to triage."""
+
+_TRIAGE = """
+### Triage
+1. Open the **summary** task's log: it names every failed club and slice with the error.
+2. `AuthenticationError` / `HeaderError`: the `placewise_api` Connection's token or extras are
+   wrong (see README, "Rotating the API token"); nothing else will work until it is fixed.
+3. `PermissionDeniedError` for one club: the token lacks that club or report; ask Placewise
+   support, or disable the club in the registry.
+4. `QuarantinedError`: the API sent a payload we refuse to load (wrong shape, foreign club id,
+   negative counts). The raw file is kept; see `placewise_ops.quarantine`. Fix and run
+   `placewise_replay` for that slice.
+5. `ServerError` / `TransportError` / `RateLimitExhaustedError`: the API was unhealthy. Clear the
+   failed task: a retry skips slices that already loaded.
+6. dbt test failure in `recon_sendings_stats_totals`: the rebuilt totals differ from the API's on
+   a settled day. Query `placewise_audit.recon_sendings_stats_totals where status = 'difference'`.
+"""
+
+NIGHTLY_DOC = (
+    """
+## placewise_nightly
+Every enabled club of the registry (`config/clubs.yml`, one mapped task per club), every
+registered report: extract -> land -> load for the run's day **plus the restatement window**
+(`PLACEWISE_RESTATEMENT_DAYS`, default 7) so late opens and deliveries are picked up. Then the
+cross-club tenants exports (the API's own `total_*` figures), then dbt (Cosmos, incremental over
+exactly the replaced partitions), then the summary. A failing club does not stop the others;
+the run ends failed and the summary names what failed.
+"""
+    + _TRIAGE
+)
+
+BACKFILL_DOC = (
+    """
+## placewise_backfill
+Manual. Params: `start_date`, `end_date` (club-local days, inclusive), `clubs` (default: all
+enabled), `reports` (default: each club's registered reports), `priority` (how many API tokens
+to leave for the nightly run). The **plan_backfill** task logs the token cost and an ETA before
+anything is spent. Days load newest first; a rerun skips slices already loaded by the same
+request, so a failed backfill is resumed by running it again. Backfill tasks run at a lower
+priority weight than nightly and keep a token reserve in the shared bucket.
+
+Airflow's own backfill works too:
+`airflow backfill create --dag-id placewise_nightly --from-date 2026-10-01 --to-date 2026-10-31`
+(each run then loads only its own day, without the restatement window).
+"""
+    + _TRIAGE
+)
+
+REPLAY_DOC = (
+    """
+## placewise_replay
+Manual. Reloads slices from the landing root (raw bodies exactly as received) and rebuilds the
+marts; **no API call is made**. Params: `start_date`, `end_date`, `clubs`, `reports` (empty =
+everything landed). Each landed body is checked against its sha256 before it is loaded.
+"""
+    + _TRIAGE
+)
+
+SUMMARY_TASK_DOC = "Collects every club's and the tenants' outcome; fails naming each failed slice."
