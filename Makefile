@@ -4,6 +4,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+MANIFEST := dbt_project/target/manifest.json
+DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o \( -name '*.sql' -o -name '*.yml' \) -print 2>/dev/null)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export DO_NOT_TRACK := 1
@@ -22,12 +24,16 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
-venv: $(STAMP) ## Create/update .venv from the pinned requirements
+# Cosmos renders the dbt DAG from this manifest, so parsing a DAG never runs dbt.
+$(MANIFEST): $(STAMP) $(DBT_SOURCES)
+	$(BIN)/python -m placewise.airflow.dbt
 
-demo: $(STAMP) ## Run the nightly sync + a 30-day backfill on the embedded stack and print a summary
+venv: $(STAMP) $(MANIFEST) ## Create/update .venv from the pinned requirements (and the dbt manifest)
+
+demo: $(STAMP) $(MANIFEST) ## Run the nightly sync + a 30-day backfill on the embedded stack and print a summary
 	$(BIN)/python -m placewise.demo
 
-test: $(STAMP) ## Run the whole suite (embedded PostgreSQL unless WAREHOUSE_URL is set)
+test: $(STAMP) $(MANIFEST) ## Run the whole suite (embedded PostgreSQL unless WAREHOUSE_URL is set)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP) ## ruff + sqlfluff
@@ -42,14 +48,14 @@ format: $(STAMP) ## Apply ruff formatting and fixes
 bench: $(STAMP) ## Benchmarks (ratios against a baseline measured in the same run)
 	$(BIN)/python bench/load_bench.py
 
-airflow: $(STAMP) ## Airflow standalone on the embedded stack (Ctrl-C stops everything it started)
+airflow: $(STAMP) $(MANIFEST) ## Airflow standalone on the embedded stack (Ctrl-C stops everything it started)
 	$(BIN)/python -m placewise.local.airflow_standalone
 
-up: ## docker compose up (multi-machine path; needs Docker)
-	@test -f .env || { cp .env.example .env; echo "created .env from .env.example: edit the secrets"; }
-	docker compose up -d
+up: ## Build the image and start Airflow + Celery + both databases (docker compose)
+	@test -f .env || python3 docker/generate_env.py
+	docker compose up -d --build
 
-down: ## docker compose down
+down: ## Stop the docker compose deployment (volumes kept; `docker compose down -v` drops them)
 	docker compose down
 
 clean: ## Remove the demo state (.demo/) and build leftovers

@@ -8,6 +8,7 @@ session in a temp directory and stopped at the end, so the suite needs nothing b
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,18 +19,23 @@ from placewise.local.processes import SimulatorProcess, start_simulator
 
 
 @pytest.fixture(scope="session")
-def warehouse_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URL of a PostgreSQL server (its maintenance database) for the whole test session."""
+def warehouse_server_url() -> Iterator[str]:
+    """URL of a PostgreSQL server (its maintenance database) for the whole test session.
+
+    The embedded server's data lives in its own temp directory, not under pytest's numbered
+    base temp: pytest prunes old numbered directories, which another session running at the
+    same time could do under a live server.
+    """
     configured = os.environ.get("WAREHOUSE_URL")
     if configured:
         yield configured
         return
-    server = EmbeddedPostgres(Path(tmp_path_factory.mktemp("embedded-pg")))
+    server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="placewise-test-pg-")))
     server.start()
     try:
         yield server.url()
     finally:
-        server.stop()
+        server.destroy()
 
 
 @pytest.fixture(scope="session")

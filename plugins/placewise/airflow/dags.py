@@ -16,7 +16,7 @@ from airflow.sdk import Asset, Param, dag, get_current_context, task
 from airflow.timetables.trigger import CronTriggerTimetable
 from placewise.airflow import docs
 from placewise.airflow.connections import api_settings, warehouse_conninfo
-from placewise.airflow.dbt import dbt_task_group
+from placewise.airflow.dbt import dbt_task_group, grant_bi_access
 from placewise.airflow.tasks import (
     check_outcomes,
     estimate_backfill,
@@ -225,7 +225,12 @@ def build_nightly() -> Any:
         tenants = _sync_tenants_task(backfill=False)(items)
         gate = loads_done()
         [clubs, tenants] >> gate
-        gate >> dbt_task_group(_dbt_project_dir()) >> summary(items)
+        (
+            gate
+            >> dbt_task_group(_dbt_project_dir())
+            >> grant_bi_access(_dbt_project_dir())
+            >> summary(items)
+        )
 
     return placewise_nightly()
 
@@ -294,7 +299,12 @@ def build_backfill() -> Any:
         tenants = _sync_tenants_task(backfill=True)(items)
         gate = loads_done()
         [clubs, tenants] >> gate
-        gate >> dbt_task_group(_dbt_project_dir()) >> summary(items)
+        (
+            gate
+            >> dbt_task_group(_dbt_project_dir())
+            >> grant_bi_access(_dbt_project_dir())
+            >> summary(items)
+        )
 
     return placewise_backfill()
 
@@ -340,6 +350,12 @@ def build_replay() -> Any:
             )
 
         gate = loads_done()
-        replay_slices() >> gate >> dbt_task_group(_dbt_project_dir()) >> summary()
+        (
+            replay_slices()
+            >> gate
+            >> dbt_task_group(_dbt_project_dir())
+            >> grant_bi_access(_dbt_project_dir())
+            >> summary()
+        )
 
     return placewise_replay()

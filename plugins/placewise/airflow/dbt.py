@@ -20,6 +20,7 @@ from typing import Any
 
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior
+from cosmos.operators.local import DbtRunOperationLocalOperator
 from cosmos.profiles.postgres.user_pass import PostgresUserPasswordProfileMapping
 from placewise.airflow.connections import WAREHOUSE_CONN_ID
 
@@ -78,6 +79,33 @@ def ensure_manifest(project_dir: Path) -> Path:
     return manifest_path(project_dir)
 
 
+def _profile_config() -> ProfileConfig:
+    return ProfileConfig(
+        profile_name=DBT_PROFILE,
+        target_name="airflow",
+        profile_mapping=PlacewisePostgresProfileMapping(
+            conn_id=WAREHOUSE_CONN_ID, profile_args={"schema": "placewise_staging"}
+        ),
+    )
+
+
+def grant_bi_access(project_dir: Path) -> DbtRunOperationLocalOperator:
+    """``dbt run-operation grant_bi_role``: read-only BI access to marts and audit.
+
+    dbt's on-run-end hook does the same for command-line runs; Cosmos runs one model per task,
+    where that hook does not fire, so the DAGs run the grants once after the models.
+    """
+    return DbtRunOperationLocalOperator(
+        task_id="grant_bi_role",
+        macro_name="grant_bi_role",
+        project_dir=str(project_dir),
+        profile_config=_profile_config(),
+        dbt_executable_path=dbt_executable(),
+        install_deps=False,
+        doc_md="Grant the read-only BI role SELECT on placewise_marts and placewise_audit.",
+    )
+
+
 def dbt_task_group(project_dir: Path, group_id: str = "dbt", **kwargs: Any) -> DbtTaskGroup:
     """The dbt models as Airflow tasks (one ``dbt run`` per model), then every test at once.
 
@@ -100,13 +128,7 @@ def dbt_task_group(project_dir: Path, group_id: str = "dbt", **kwargs: Any) -> D
             manifest_path=manifest,
             project_name="placewise_warehouse",
         ),
-        profile_config=ProfileConfig(
-            profile_name=DBT_PROFILE,
-            target_name="airflow",
-            profile_mapping=PlacewisePostgresProfileMapping(
-                conn_id=WAREHOUSE_CONN_ID, profile_args={"schema": "placewise_staging"}
-            ),
-        ),
+        profile_config=_profile_config(),
         execution_config=ExecutionConfig(
             dbt_executable_path=dbt_executable(), invocation_mode=InvocationMode.DBT_RUNNER
         ),
@@ -117,4 +139,14 @@ def dbt_task_group(project_dir: Path, group_id: str = "dbt", **kwargs: Any) -> D
         ),
         operator_args={"install_deps": False},
         **kwargs,
+    )
+
+
+if __name__ == "__main__":
+    from placewise.config import REPO_ROOT
+
+    print(
+        ensure_manifest(
+            Path(os.environ.get("PLACEWISE_DBT_PROJECT_DIR", REPO_ROOT / "dbt_project"))
+        )
     )

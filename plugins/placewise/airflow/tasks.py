@@ -75,6 +75,9 @@ def register_clubs(conninfo: str, settings: PipelineSettings) -> int:
                 name = excluded.name, timezone = excluded.timezone,
                 enabled = excluded.enabled, reports = excluded.reports,
                 updated_at = excluded.updated_at
+            where (clubs.name, clubs.timezone, clubs.enabled, clubs.reports)
+                is distinct from
+                (excluded.name, excluded.timezone, excluded.enabled, excluded.reports)
             """,
             [(c.id, c.name, c.timezone, c.enabled, list(c.reports)) for c in clubs],
         )
