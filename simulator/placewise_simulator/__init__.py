@@ -1,0 +1,12 @@
+"""Local simulator of the Placewise Reporting API.
+
+The real API is not reachable from development machines and CI, so the warehouse is built and
+tested against this independent implementation of the contract in
+``/work/shared/placewise-api/CONTRACT.md``. It deliberately shares no code with the client
+package, so that a misunderstanding of the contract cannot hide in code used by both sides.
+"""
+
+from placewise_simulator.app import create_app
+from placewise_simulator.config import SimulatorConfig, TokenGrant
+
+__all__ = ["SimulatorConfig", "TokenGrant", "create_app"]
