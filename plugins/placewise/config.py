@@ -28,6 +28,19 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class PipelineSettings:
     """Where things are and how far back the nightly run looks."""
@@ -47,6 +60,9 @@ class PipelineSettings:
         mode = env.get("PLACEWISE_EXTRACT_MODE", "export")
         if mode not in ("export", "query"):
             raise ValueError(f"PLACEWISE_EXTRACT_MODE must be 'export' or 'query', got {mode!r}")
+        rate_capacity = _int(env, "PLACEWISE_RATE_CAPACITY", 60)
+        if rate_capacity == 0:
+            raise ValueError("PLACEWISE_RATE_CAPACITY must be positive, got 0")
         return cls(
             landing_root=env.get("PLACEWISE_LANDING_ROOT", str(REPO_ROOT / ".demo" / "landing")),
             clubs_file=Path(
@@ -58,6 +74,6 @@ class PipelineSettings:
             restatement_days=_int(env, "PLACEWISE_RESTATEMENT_DAYS", 7),
             use_export=mode == "export",
             backfill_token_reserve=_int(env, "PLACEWISE_BACKFILL_TOKEN_RESERVE", 20),
-            rate_capacity=_int(env, "PLACEWISE_RATE_CAPACITY", 60),
-            rate_refill_per_s=float(env.get("PLACEWISE_RATE_REFILL_PER_S", "6")),
+            rate_capacity=rate_capacity,
+            rate_refill_per_s=_float(env, "PLACEWISE_RATE_REFILL_PER_S", 6.0),
         )

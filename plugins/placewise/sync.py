@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from placewise.api.client import PlacewiseClient
+from placewise.api.contract import ResultShapeError
 from placewise.api.errors import AuthenticationError, HeaderError, PlacewiseApiError
 from placewise.extract.fetch import fetch_slice
 from placewise.extract.plan import SliceSpec
@@ -114,6 +115,13 @@ def sync_slices(
                 summary.outcomes.append(
                     SliceOutcome(spec.slice_key, spec.description, "failed", error=str(exc))
                 )
+            except ResultShapeError as exc:
+                # A query answer read while fetching (paging, the data-point cap) was malformed.
+                error = f"malformed API answer: {exc}"
+                log.error("%s failed: %s", spec.description, error)
+                summary.outcomes.append(
+                    SliceOutcome(spec.slice_key, spec.description, "failed", error=error)
+                )
     return summary
 
 
@@ -136,7 +144,12 @@ def select_manifests(
     last_day: date | None = None,
     include_tenants: bool = True,
 ) -> list[SliceManifest]:
-    """The newest landed manifest of every slice matching the filters, oldest window first."""
+    """The newest landed manifest of every slice matching the filters, in the order fetched.
+
+    Slices of one report, scope and aggregation can overlap (a nightly window and a later
+    backfill window share days); loading them oldest fetch first makes the newest answer of
+    every partition the one that stays, as it was when they were first loaded.
+    """
     wanted_reports = set(reports) if reports else None
     wanted_scopes = {f"club:{c}" for c in club_ids} if club_ids else None
     chosen: list[SliceManifest] = []
@@ -152,7 +165,7 @@ def select_manifests(
             if not _window_overlaps(manifest, first_day, last_day):
                 continue
             chosen.append(manifest)
-    return sorted(chosen, key=lambda m: (m.window_start or "", m.slice_key))
+    return sorted(chosen, key=lambda m: (m.fetched_at, m.window_start or "", m.slice_key))
 
 
 def replay(

@@ -1,0 +1,323 @@
+"""``placewise``: the operator's command line for the pipeline, without Airflow.
+
+Credentials come only from the environment (``WAREHOUSE_URL``, ``PLACEWISE_API_URL``,
+``PLACEWISE_API_TOKEN``); everything else from ``PipelineSettings.from_env()``. Subcommands:
+
+* ``plan``     the slices of a sync and their token cost (no API call, no database);
+* ``sync``     fetch -> land -> load those slices (``--resume`` skips slices already loaded);
+* ``replay``   reload landed slices into the warehouse (no API call);
+* ``migrate``  create the warehouse schemas and tables;
+* ``clubs``    validate and print the club registry.
+
+Exit codes: 0 done, 1 some slice failed (or the API refused the run), 2 a usage or configuration
+error, reported as one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
+from typing import NoReturn
+
+import psycopg
+
+from placewise.airflow.tasks import plan_for_club, select_clubs
+from placewise.api.catalog import CATALOG
+from placewise.api.client import PlacewiseClient
+from placewise.api.errors import PlacewiseApiError
+from placewise.api.pacing import PostgresPacer
+from placewise.api.settings import ApiSettings, SettingsError
+from placewise.config import PipelineSettings
+from placewise.extract.plan import SliceSpec, plan_tenants, total_cost
+from placewise.landing.store import LandingStore
+from placewise.registry import RegistryError, load_registry
+from placewise.sync import FATAL_ERRORS, SyncSummary, replay, select_manifests, sync_slices
+from placewise.warehouse.schema import OPS_SCHEMA, RAW_SCHEMA, connect
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+log = logging.getLogger("placewise.cli")
+
+
+class CliError(Exception):
+    """A usage or configuration problem; its message is printed as one line (exit 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad date {text!r}: expected YYYY-MM-DD") from None
+
+
+def _club_id(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"bad club id {text!r}: expected a positive integer")
+    return value
+
+
+def _report(text: str) -> str:
+    if text not in CATALOG:
+        raise argparse.ArgumentTypeError(
+            f"unknown report {text!r}; known: {', '.join(sorted(CATALOG))}"
+        )
+    return text
+
+
+def _require_env(env: Mapping[str, str], name: str, example: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise CliError(f"{name} is not set (e.g. {example})")
+    return value
+
+
+def _warehouse_url(env: Mapping[str, str]) -> str:
+    return _require_env(env, "WAREHOUSE_URL", "postgresql://user:password@host:5432/warehouse")
+
+
+def _api_settings(env: Mapping[str, str]) -> ApiSettings:
+    _require_env(env, "PLACEWISE_API_URL", "https://api.mpc.placewise.com")
+    _require_env(env, "PLACEWISE_API_TOKEN", "the client token issued by Placewise")
+    return ApiSettings.from_env(env)
+
+
+def _check_days(args: argparse.Namespace) -> None:
+    first, last = getattr(args, "first_day", None), getattr(args, "last_day", None)
+    if first is not None and last is not None and last < first:
+        raise CliError(f"--to {last} is before --from {first}")
+
+
+def _planned(
+    args: argparse.Namespace, settings: PipelineSettings
+) -> tuple[list[SliceSpec], list[int]]:
+    """The slices of the chosen clubs (and the tenants slices with ``--tenants``)."""
+    _check_days(args)
+    clubs = select_clubs(settings, list(dict.fromkeys(args.club)) if args.club else None)
+    if not clubs:
+        raise CliError(f"no enabled club in the registry {settings.clubs_file}")
+    specs = [
+        spec
+        for club in clubs
+        for spec in plan_for_club(club, args.first_day, args.last_day, settings, args.report)
+    ]
+    club_ids = [c["id"] for c in clubs]
+    if getattr(args, "tenants", False):
+        if len(club_ids) < 2:
+            print("tenants slices skipped: they need at least two clubs", file=sys.stderr)
+        else:
+            specs += plan_tenants(club_ids, args.first_day, args.last_day)
+    if not specs:
+        raise CliError(
+            f"nothing to plan: clubs {club_ids} are not registered for reports {args.report}"
+        )
+    return specs, club_ids
+
+
+def _run_id(command: str) -> str:
+    return f"cli-{command}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+
+
+def _finish(summary: SyncSummary) -> int:
+    print(summary.text())
+    return EXIT_FAILED if summary.failures else EXIT_OK
+
+
+# --- subcommands ---------------------------------------------------------------------------------
+
+
+def cmd_plan(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    settings = PipelineSettings.from_env(env)
+    specs, club_ids = _planned(args, settings)
+    for spec in specs:
+        print(f"{spec.token_cost():>5}  {spec.endpoint.name.lower():<14}  {spec.description}")
+    print(
+        f"{len(specs)} slices for clubs {', '.join(map(str, club_ids))}, "
+        f"{args.first_day}..{args.last_day}: {total_cost(specs)} tokens"
+    )
+    return EXIT_OK
+
+
+def cmd_sync(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    conninfo = _warehouse_url(env)
+    api = _api_settings(env)
+    settings = PipelineSettings.from_env(env)
+    specs, _ = _planned(args, settings)
+    pacer = PostgresPacer(
+        conninfo, capacity=settings.rate_capacity, refill_per_s=settings.rate_refill_per_s
+    )
+    with PlacewiseClient(api, pacer=pacer) as client:
+        summary = sync_slices(
+            specs,
+            client=client,
+            store=LandingStore(settings.landing_root),
+            conninfo=conninfo,
+            run_id=_run_id("sync"),
+            skip_loaded=args.resume,
+        )
+    return _finish(summary)
+
+
+def cmd_replay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    conninfo = _warehouse_url(env)
+    settings = PipelineSettings.from_env(env)
+    _check_days(args)
+    store = LandingStore(settings.landing_root)
+    manifests = select_manifests(
+        store,
+        reports=args.report or None,
+        club_ids=args.club or None,
+        first_day=args.first_day,
+        last_day=args.last_day,
+    )
+    if not manifests:
+        raise CliError(f"nothing to replay in {settings.landing_root} for the given filters")
+    summary = replay(manifests, store=store, conninfo=conninfo, run_id=_run_id("replay"))
+    return _finish(summary)
+
+
+def cmd_migrate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    conninfo = _warehouse_url(env)
+    with connect(conninfo):
+        pass
+    print(f"schemas {RAW_SCHEMA} and {OPS_SCHEMA} are up to date")
+    return EXIT_OK
+
+
+def cmd_clubs(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    settings = PipelineSettings.from_env(env)
+    clubs = load_registry(settings.clubs_file)
+    for club in clubs:
+        state = "enabled" if club.enabled else "disabled"
+        zone = club.timezone or "API timezone"
+        print(f"{club.id}  {club.name}  [{state}, {zone}]  reports: {', '.join(club.reports)}")
+    enabled = sum(1 for c in clubs if c.enabled)
+    print(f"{len(clubs)} clubs ({enabled} enabled) in {settings.clubs_file}")
+    return EXIT_OK
+
+
+# --- parser --------------------------------------------------------------------------------------
+
+
+def _add_selection(parser: argparse.ArgumentParser, *, days_required: bool) -> None:
+    parser.add_argument(
+        "--from",
+        dest="first_day",
+        type=_day,
+        required=days_required,
+        metavar="YYYY-MM-DD",
+        help="first club-local day",
+    )
+    parser.add_argument(
+        "--to",
+        dest="last_day",
+        type=_day,
+        required=days_required,
+        metavar="YYYY-MM-DD",
+        help="last club-local day (inclusive)",
+    )
+    parser.add_argument(
+        "--club",
+        type=_club_id,
+        action="append",
+        metavar="ID",
+        help="club id from the registry (repeatable; default: every enabled club)",
+    )
+    parser.add_argument(
+        "--report",
+        type=_report,
+        action="append",
+        metavar="REPORT",
+        help="report name (repeatable; default: every report the club is registered for)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="placewise",
+        description="Operate the Placewise Reporting API -> PostgreSQL pipeline.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    plan = sub.add_parser("plan", help="print the slices of a sync and their token cost")
+    _add_selection(plan, days_required=True)
+    plan.add_argument("--tenants", action="store_true", help="include the tenants slices")
+    plan.set_defaults(handler=cmd_plan)
+
+    sync = sub.add_parser("sync", help="fetch, land and load the slices of a sync")
+    _add_selection(sync, days_required=True)
+    sync.add_argument(
+        "--tenants", action="store_true", help="also sync the cross-club tenants slices"
+    )
+    sync.add_argument(
+        "--resume", action="store_true", help="skip slices already loaded from the same request"
+    )
+    sync.set_defaults(handler=cmd_sync)
+
+    replay_parser = sub.add_parser("replay", help="reload landed slices (no API call)")
+    _add_selection(replay_parser, days_required=False)
+    replay_parser.set_defaults(handler=cmd_replay)
+
+    migrate = sub.add_parser("migrate", help="create the warehouse schemas and tables")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    clubs = sub.add_parser("clubs", help="validate and print the club registry")
+    clubs.set_defaults(handler=cmd_clubs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``placewise`` console script; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    handler: Callable[[argparse.Namespace, Mapping[str, str]], int] = args.handler
+    try:
+        return handler(args, os.environ)
+    except (CliError, RegistryError, SettingsError, ValueError) as exc:
+        _error(args.command, str(exc))
+        return EXIT_USAGE
+    except FATAL_ERRORS as exc:
+        _error(args.command, str(exc))
+        return EXIT_USAGE
+    except PlacewiseApiError as exc:
+        _error(args.command, str(exc))
+        return EXIT_FAILED
+    except psycopg.OperationalError as exc:
+        _error(args.command, f"cannot use the warehouse: {_one_line(str(exc))}")
+        return EXIT_USAGE
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _error(command: str, message: str) -> None:
+    print(f"placewise {command}: error: {_one_line(message)}", file=sys.stderr)
+
+
+__all__ = ["build_parser", "main"]
