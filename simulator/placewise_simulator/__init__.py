@@ -2,7 +2,7 @@
 
 The real API is not reachable from development machines and CI, so the warehouse is built and
 tested against this independent implementation of the contract in
-``/work/shared/placewise-api/CONTRACT.md``. It deliberately shares no code with the client
+``docs/api-contract.md``. It deliberately shares no code with the client
 package, so that a misunderstanding of the contract cannot hide in code used by both sides.
 """
 
