@@ -16,17 +16,19 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 
 from placewise.config import REPO_ROOT
 from placewise.local.airflow_env import airflow_environment
-from placewise.local.embedded_postgres import EmbeddedPostgres, ensure_database
+from placewise.local.embedded_postgres import EmbeddedPostgres, ensure_database, free_port
 from placewise.local.processes import SimulatorProcess, start_simulator
 from placewise.registry import Club, render_registry
 
@@ -34,6 +36,15 @@ DEMO_DIR = REPO_ROOT / ".demo"
 #: The simulator's bucket in the demo is larger than the API default so the 30-day backfill
 #: takes minutes, not a quarter of an hour; the pipeline's pacer is told the same numbers.
 DEMO_RATE = {"capacity": 600, "refill": 120}
+
+
+def demo_postgres_port() -> int:
+    """A stable port for the demo's PostgreSQL (so its URL stays valid across runs), else any."""
+    wanted = int(os.environ.get("PLACEWISE_DEMO_PG_PORT", "54329"))
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        if probe.connect_ex(("127.0.0.1", wanted)) != 0:
+            return wanted
+    return free_port()
 
 
 def _say(text: str) -> None:
@@ -86,13 +97,13 @@ def _summary(url: str, started_at: datetime) -> tuple[list[str], bool]:
             f"{total_tokens} since the warehouse was created"
         )
         recon = conn.execute(
-            "select status, count(*) from placewise_audit.recon_sendings_stats_totals "
-            "group by status order by status"
+            "select status, count(*), count(*) filter (where is_settled) "
+            "from placewise_audit.recon_sendings_stats_totals group by status order by status"
         ).fetchall()
-        by_status = dict(recon)
+        by_status = {status: n for status, n, _ in recon}
         lines.append(
             "Reconciliation (rebuilt totals vs the API's total_*): "
-            + ", ".join(f"{n} {s}" for s, n in recon)
+            + ", ".join(f"{n} {status} ({settled} on settled days)" for status, n, settled in recon)
         )
         if by_status.get("difference", 0) > 0:
             ok = False
@@ -116,7 +127,7 @@ def main() -> int:
             warehouse_url = server_url
             _say(f"warehouse: WAREHOUSE_URL ({server_url.split('@')[-1]})")
         else:
-            postgres = EmbeddedPostgres(DEMO_DIR / "postgres")
+            postgres = EmbeddedPostgres(DEMO_DIR / "postgres", port=demo_postgres_port())
             warehouse_url = ensure_database(postgres.start(), "warehouse")
             _say(f"warehouse: embedded PostgreSQL {warehouse_url}")
 
@@ -184,10 +195,16 @@ def main() -> int:
         for line in lines:
             print(line)
         print()
-        print("Look further:")
+        parts = urlsplit(warehouse_url)
+        print("Look further (start `make airflow` first to bring the embedded stack back up):")
+        print("  make airflow     # the Airflow UI (http://localhost:8080) with these runs")
         print(f"  psql {warehouse_url}")
-        print("  make airflow      # Airflow UI on http://localhost:8080 over the same stack")
-        print("  .venv/bin/dbt docs generate --project-dir dbt_project --profiles-dir dbt_project")
+        print(
+            f"  PLACEWISE_PG_HOST={parts.hostname} PLACEWISE_PG_PORT={parts.port} "
+            f"PLACEWISE_PG_DBNAME={parts.path.lstrip('/')} .venv/bin/dbt docs generate "
+            "--project-dir dbt_project --profiles-dir dbt_project && .venv/bin/dbt docs serve "
+            "--project-dir dbt_project --profiles-dir dbt_project"
+        )
         ok = all(r["state"] == "success" for r in runs) and recon_ok
         print("Result: OK" if ok else "Result: FAILED")
         return 0 if ok else 1

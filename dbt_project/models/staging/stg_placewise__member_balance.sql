@@ -7,18 +7,7 @@ with source as (
 renamed as (
 
     select
-        _slice_id,
-        _scope,
-        _loaded_at,
-        _response_sha256,
-        _row_no,
-        loyalty_club_id,
-        aggregation,
-        interval as bucket_interval,
-        bucket_local,
-        bucket_start,
-        bucket_date,
-        timezone,
+        {{ placewise_timeseries_base_columns() }},
         label ->> 'type' as balance_type,
         label ->> 'optin_platform' as optin_platform,
         label,

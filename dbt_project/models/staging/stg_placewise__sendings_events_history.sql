@@ -7,18 +7,7 @@ with source as (
 renamed as (
 
     select
-        _slice_id,
-        _scope,
-        _loaded_at,
-        _response_sha256,
-        _row_no,
-        loyalty_club_id,
-        aggregation,
-        interval as bucket_interval,
-        bucket_local,
-        bucket_start,
-        bucket_date,
-        timezone,
+        {{ placewise_timeseries_base_columns() }},
         label ->> 'event_type' as event_type,
         label ->> 'channel' as channel,
         (label ->> 'campaign_id')::bigint as campaign_id,

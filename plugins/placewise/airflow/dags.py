@@ -204,6 +204,16 @@ def summary(items: list | None = None, ti: Any = None) -> str:
     return check_outcomes(payloads)
 
 
+def _sync_and_build(items: Any, *, backfill: bool) -> None:
+    """Per-club syncs and the tenants exports, then dbt, the BI grants and the summary."""
+    clubs = _sync_club_task(backfill=backfill).expand_kwargs(items)
+    tenants = _sync_tenants_task(backfill=backfill)(items)
+    gate = loads_done()
+    [clubs, tenants] >> gate
+    project = _dbt_project_dir()
+    gate >> dbt_task_group(project) >> grant_bi_access(project) >> summary(items)
+
+
 def build_nightly() -> Any:
     """``placewise_nightly``: every enabled club, the run's day plus the restatement window."""
     cron = os.environ.get("PLACEWISE_NIGHTLY_CRON", DEFAULT_CRON)
@@ -220,17 +230,7 @@ def build_nightly() -> Any:
         dagrun_timeout=timedelta(hours=6),
     )
     def placewise_nightly() -> None:
-        items = _plan_nightly()
-        clubs = _sync_club_task(backfill=False).expand_kwargs(items)
-        tenants = _sync_tenants_task(backfill=False)(items)
-        gate = loads_done()
-        [clubs, tenants] >> gate
-        (
-            gate
-            >> dbt_task_group(_dbt_project_dir())
-            >> grant_bi_access(_dbt_project_dir())
-            >> summary(items)
-        )
+        _sync_and_build(_plan_nightly(), backfill=False)
 
     return placewise_nightly()
 
@@ -275,8 +275,8 @@ def build_backfill() -> Any:
         },
     )
     def placewise_backfill() -> None:
-        @task(doc_md="Plan windows, print token cost and ETA; no API call.")
-        def plan_backfill(params: dict | None = None) -> list:
+        @task(doc_md="Plan windows; log token cost and ETA (also XCom 'estimate'); no API call.")
+        def plan_backfill(params: dict | None = None, ti: Any = None) -> list:
             assert params is not None
             settings = PipelineSettings.from_env()
             first, last = _day(params["start_date"]), _day(params["end_date"])
@@ -292,19 +292,10 @@ def build_backfill() -> Any:
                 f"{estimate['tokens_total']} API tokens, ETA ~{estimate['eta_seconds']} s "
                 f"(newest day first; slices already loaded by the same request are skipped)"
             )
+            ti.xcom_push(key="estimate", value=estimate)
             return _work_items(clubs, first, last)
 
-        items = plan_backfill()
-        clubs = _sync_club_task(backfill=True).expand_kwargs(items)
-        tenants = _sync_tenants_task(backfill=True)(items)
-        gate = loads_done()
-        [clubs, tenants] >> gate
-        (
-            gate
-            >> dbt_task_group(_dbt_project_dir())
-            >> grant_bi_access(_dbt_project_dir())
-            >> summary(items)
-        )
+        _sync_and_build(plan_backfill(), backfill=True)
 
     return placewise_backfill()
 

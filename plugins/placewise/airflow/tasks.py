@@ -94,6 +94,32 @@ def _client(settings: PipelineSettings, conninfo: str, api: Any, reserve: int) -
     return PlacewiseClient(api, pacer=pacer)
 
 
+def _sync(
+    label: str,
+    specs: list[SliceSpec],
+    settings: PipelineSettings,
+    api: Any,
+    conninfo: str,
+    run_id: str,
+    skip_loaded: bool,
+    reserve: int,
+) -> dict[str, Any]:
+    """Run planned slices through the engine with a shared pacer; return the summary payload."""
+    store = LandingStore(settings.landing_root)
+    with _client(settings, conninfo, api, reserve) as client:
+        summary = sync_slices(
+            specs,
+            client=client,
+            store=store,
+            conninfo=conninfo,
+            run_id=run_id,
+            skip_loaded=skip_loaded,
+        )
+    payload = summary_payload(label, summary)
+    log.info("%s", payload["text"])
+    return payload
+
+
 def summary_payload(label: str, summary: SyncSummary) -> dict[str, Any]:
     """A run summary as a small dict (XCom), with the failed slices spelled out."""
     return {
@@ -154,19 +180,8 @@ def run_club(
 ) -> dict[str, Any]:
     """Extract -> land -> load every slice of one club for the given local days."""
     specs = plan_for_club(club, first_day, last_day, settings, reports)
-    store = LandingStore(settings.landing_root)
-    with _client(settings, conninfo, api, reserve) as client:
-        summary = sync_slices(
-            specs,
-            client=client,
-            store=store,
-            conninfo=conninfo,
-            run_id=run_id,
-            skip_loaded=skip_loaded,
-        )
-    payload = summary_payload(f"club {club['id']} ({club['name']})", summary)
-    log.info("%s", payload["text"])
-    return payload
+    label = f"club {club['id']} ({club['name']})"
+    return _sync(label, specs, settings, api, conninfo, run_id, skip_loaded, reserve)
 
 
 def run_tenants(
@@ -185,19 +200,8 @@ def run_tenants(
     if len(club_ids) < 2:
         return summary_payload("tenants (skipped: fewer than two clubs)", SyncSummary())
     specs = plan_tenants(club_ids, first_day, last_day)
-    store = LandingStore(settings.landing_root)
-    with _client(settings, conninfo, api, reserve) as client:
-        summary = sync_slices(
-            specs,
-            client=client,
-            store=store,
-            conninfo=conninfo,
-            run_id=run_id,
-            skip_loaded=skip_loaded,
-        )
-    payload = summary_payload(f"tenants {sorted(club_ids)}", summary)
-    log.info("%s", payload["text"])
-    return payload
+    label = f"tenants {sorted(club_ids)}"
+    return _sync(label, specs, settings, api, conninfo, run_id, skip_loaded, reserve)
 
 
 def run_replay(

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from placewise.config import REPO_ROOT
+from placewise.demo import demo_postgres_port
 from placewise.local.airflow_env import airflow_environment
 from placewise.local.embedded_postgres import EmbeddedPostgres, ensure_database
 from placewise.local.processes import SimulatorProcess, start_simulator
@@ -31,7 +32,7 @@ def main() -> int:
     try:
         warehouse_url = os.environ.get("WAREHOUSE_URL")
         if not warehouse_url:
-            postgres = EmbeddedPostgres(DEMO_DIR / "postgres")
+            postgres = EmbeddedPostgres(DEMO_DIR / "postgres", port=demo_postgres_port())
             warehouse_url = ensure_database(postgres.start(), "warehouse")
         api_url = os.environ.get("PLACEWISE_API_URL")
         token = os.environ.get("PLACEWISE_API_TOKEN", "")
