@@ -72,7 +72,9 @@ def _run_dag(env: dict[str, str], dag_id: str, logical: datetime, conf: dict | N
     return result
 
 
-def _summary(url: str, started_at: datetime) -> tuple[list[str], bool]:
+def _summary(
+    url: str, started_at: datetime, simulator: SimulatorProcess | None
+) -> tuple[list[str], bool]:
     lines: list[str] = []
     ok = True
     with psycopg.connect(url) as conn:
@@ -92,10 +94,19 @@ def _summary(url: str, started_at: datetime) -> tuple[list[str], bool]:
         total_tokens = conn.execute(
             "select coalesce(sum(tokens_spent), 0) from placewise_ops.slices"
         ).fetchone()[0]
-        lines.append(
-            f"API tokens spent: {tokens} by this run ({slices} slices loaded), "
-            f"{total_tokens} since the warehouse was created"
-        )
+        if simulator is not None:
+            charged = simulator.stats()["tokens_spent_total"]
+            lines.append(
+                f"API tokens spent: {charged} by this run (as charged by the API; "
+                f"{slices} slices changed and were loaded), "
+                f"{total_tokens} recorded since the warehouse was created"
+            )
+        else:
+            lines.append(
+                f"API tokens spent on the {slices} slices this run changed: {tokens} "
+                f"(unchanged re-fetches are not recorded); {total_tokens} since the warehouse "
+                "was created"
+            )
         recon = conn.execute(
             "select status, count(*), count(*) filter (where is_settled) "
             "from placewise_audit.recon_sendings_stats_totals group by status order by status"
@@ -184,7 +195,7 @@ def main() -> int:
                 },
             ),
         ]
-        lines, recon_ok = _summary(warehouse_url, started_at)
+        lines, recon_ok = _summary(warehouse_url, started_at, simulator)
         print()
         print("Placewise Warehouse demo")
         print("=" * 24)
