@@ -469,3 +469,23 @@ def test_records_unknown_enum_values_are_counted_and_kept():
 
 def test_row_builders_cover_every_result_type():
     assert set(ROW_BUILDERS) == set(COLUMNS) == {"statistics", "timeseries", "records"}
+
+
+def test_a_record_with_a_fractional_number_is_stored_as_a_json_number():
+    import io
+    import json
+
+    from placewise.warehouse.rows import PayloadStats, SliceContext, records_rows
+
+    ctx = SliceContext(
+        "sendings_links_stats", "club:1001", (1001,), False, "none", "snapshot", None
+    )
+    body = {
+        "records": [
+            {"loyalty_club_id": 1001, "source_id": "7", "visits_count": 3, "ratio": 0.25},
+        ],
+        "pagination": {"next_page_info": None},
+        "result_type": "records",
+    }
+    rows = list(records_rows(ctx, io.BytesIO(json.dumps(body).encode()), PayloadStats()))
+    assert json.loads(rows[0][3])["ratio"] == 0.25

@@ -6,21 +6,23 @@ their cost, the statistics result shape, the cost formula). When the live API di
 DECIDED item, this module is the one file to correct: endpoint paths, header names, body keys,
 costs, limits, retention and the streaming result parsers all live here.
 
-The parsers read a body with ijson (C backend) so an export of any size is parsed in constant
-memory: records one at a time, timeseries/statistics series one at a time.
+The parsers read a body in bounded chunks and decode one item at a time with the C scanner of the
+standard ``json`` module, so an export of any size is parsed in constant memory: records one at a
+time, timeseries/statistics series one at a time.
 """
 
 from __future__ import annotations
 
+import codecs
+import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from json import scanner as _json_scanner
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
-
-import ijson
-from ijson.common import ObjectBuilder
 
 from placewise.api.catalog import ReportSpec
 from placewise.api.customer import CustomerSelector
@@ -237,70 +239,200 @@ class ResultShapeError(ValueError):
     """A response body that does not have the shape the contract promises."""
 
 
-class _Events:
-    """ijson's event stream of a body, with its errors turned into ``ResultShapeError``."""
+class _NotJsonError(ValueError):
+    """A token the ``json`` module accepts but JSON does not (``NaN``, ``Infinity``)."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise _NotJsonError(f"{name} is not a JSON value")
+
+
+#: Bytes read from a body at a time (more only while one item is larger than that).
+_READ_CHUNK = 1 << 18
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+#: What a body that is not an object starts with, named as the event of a JSON parser.
+_START_EVENTS = {
+    "[": "start_array",
+    '"': "string",
+    "t": "boolean",
+    "f": "boolean",
+    "n": "null",
+    **dict.fromkeys("-0123456789", "number"),
+}
+
+
+class _JsonReader:
+    """A body read in bounded chunks, one JSON value at a time, errors as ``ResultShapeError``.
+
+    The top level and the arrays of records/series are walked here; every value inside them (one
+    record, one series, one header value) is decoded whole by the C scanner of the standard
+    ``json`` module. That keeps memory bounded by the chunk size plus the largest single item, and
+    costs one C call per item instead of a Python step per token.
+
+    Numbers follow the contract: integers and integral decimals (``1.0``, ``1e2``) become ``int``,
+    other decimals ``Decimal``; ``NaN``/``Infinity`` are not JSON and are refused.
+    """
 
     def __init__(self, fp: IO[bytes]) -> None:
-        self._it = ijson.parse(fp, use_float=False)
+        self._fp = fp
+        self._text = codecs.getincrementaldecoder("utf-8")()
+        self._buf = ""
+        self._pos = 0
+        self._start = 0
+        self._eof = False
+        self._chunk = _READ_CHUNK
+        #: How many numbers with a fraction or exponent were decoded so far: an item whose raw
+        #: text had none decodes to exactly the value that was built from it.
+        self.inexact_numbers = 0
+        decoder = json.JSONDecoder(parse_float=self._decimal, parse_constant=_reject_constant)
+        self._scan = _json_scanner.make_scanner(decoder)
 
-    def __iter__(self) -> _Events:
-        return self
+    def _decimal(self, text: str) -> int | Decimal:
+        self.inexact_numbers += 1
+        return _number(Decimal(text))
 
-    def __next__(self) -> tuple[str, str, Any]:
+    def _fill(self) -> bool:
+        """Append the next chunk of the body to the buffer; False once the body is exhausted."""
+        if self._eof:
+            return False
+        data = self._fp.read(max(self._chunk, len(self._buf) - self._pos))
         try:
-            prefix, event, value = next(self._it)
-        except StopIteration:
-            raise ResultShapeError("the body ended before the JSON value was complete") from None
-        except ijson.JSONError as exc:
+            text = self._text.decode(data, final=not data)
+        except UnicodeDecodeError as exc:
             raise ResultShapeError(f"the body is not valid JSON: {exc}") from exc
-        if event == "number":
-            value = _number(value)
-        return prefix, event, value
+        self._eof = not data
+        self._buf = self._buf[self._pos :] + text
+        self._pos = 0
+        return True
+
+    def _peek(self) -> str:
+        """The next character that is not whitespace (not consumed); '' at the end of the body."""
+        while True:
+            self._pos = _WHITESPACE.match(self._buf, self._pos).end()
+            if self._pos < len(self._buf):
+                return self._buf[self._pos]
+            if not self._fill():
+                return ""
+
+    def _expect(self, allowed: str, what: str) -> str:
+        char = self._peek()
+        if not char:
+            raise ResultShapeError("the body ended before the JSON value was complete")
+        if char not in allowed:
+            raise ResultShapeError(
+                f"the body is not valid JSON: expecting {what} at char {self._pos}, got {char!r}"
+            )
+        self._pos += 1
+        return char
+
+    def _value(self) -> Any:
+        """Decode the value that starts at the current position (reading more as needed)."""
+        try:
+            value, end = self._scan(self._buf, self._pos)
+        except (StopIteration, json.JSONDecodeError, _NotJsonError, RecursionError):
+            pass
+        else:
+            if end < len(self._buf):  # ends inside the buffer: complete whatever it is
+                self._start, self._pos = self._pos, end
+                return value
+        if not self._peek():
+            raise ResultShapeError("the body ended before the JSON value was complete")
+        while True:
+            try:
+                value, end = self._scan(self._buf, self._pos)
+            except StopIteration as stop:
+                if self._near_end(stop.value) and self._fill():
+                    continue
+                raise ResultShapeError(
+                    f"the body is not valid JSON: expecting a value at char {stop.value}"
+                ) from None
+            except json.JSONDecodeError as exc:
+                if (self._near_end(exc.pos) or exc.msg.startswith("Unterminated")) and self._fill():
+                    continue
+                raise ResultShapeError(f"the body is not valid JSON: {exc}") from exc
+            except _NotJsonError as exc:
+                raise ResultShapeError(f"the body is not valid JSON: {exc}") from exc
+            except RecursionError:
+                raise ResultShapeError("the body nests values too deeply to be parsed") from None
+            if end >= len(self._buf) and self._fill():
+                continue  # a number at the end of the buffer may go on in the next chunk
+            self._start, self._pos = self._pos, end
+            return value
+
+    def _near_end(self, position: int) -> bool:
+        """True if an error at ``position`` may only mean that the value goes on in the next
+        chunk (a token cut by the chunk boundary is reported within a few characters of it)."""
+        return not self._eof and position >= len(self._buf) - 32
 
     def top_level_keys(self) -> Iterator[str]:
         """Yield each key of the top-level object; the caller consumes the key's value."""
-        _, event, _ = next(self)
-        if event != "start_map":
-            raise ResultShapeError(f"the body is not a JSON object (starts with {event})")
-        while True:
-            prefix, event, value = next(self)
-            if event == "map_key":
-                yield value
-            elif event == "end_map" and prefix == "":
-                return
-            else:  # pragma: no cover - ijson never emits anything else here
-                raise ResultShapeError(f"unexpected {event} at the top level")
+        first = self._peek()
+        if first != "{":
+            if first in _START_EVENTS:
+                raise ResultShapeError(
+                    f"the body is not a JSON object (starts with {_START_EVENTS[first]})"
+                )
+            self._expect("{", "an object")
+        self._pos += 1
+        if self._peek() == "}":
+            self._pos += 1
+        else:
+            while True:
+                if self._peek() != '"':
+                    self._expect('"', "a property name in double quotes")
+                key = self._value()
+                self._expect(":", "':'")
+                yield key
+                if self._expect(",}", "',' or '}'") == "}":
+                    break
 
     def read_value(self) -> Any:
-        """Read one complete JSON value (scalar or container) from the stream."""
-        _, event, value = next(self)
-        return self._build(event, value)
+        """Read one complete JSON value (scalar or container)."""
+        if not self._peek():
+            raise ResultShapeError("the body ended before the JSON value was complete")
+        return self._value()
 
-    def _build(self, event: str, value: Any) -> Any:
-        if event not in ("start_map", "start_array"):
-            return value
-        builder = ObjectBuilder()
-        builder.event(event, value)
-        depth = 1
-        while depth:
-            _, event, value = next(self)
-            if event in ("start_map", "start_array"):
-                depth += 1
-            elif event in ("end_map", "end_array"):
-                depth -= 1
-            builder.event(event, value)
-        return builder.value
+    def iter_array(self, what: str, raw: bool = False) -> Iterator[Any]:
+        """Yield the items of the array that starts next, each built in memory on its own.
 
-    def iter_array(self, what: str) -> Iterator[Any]:
-        """Yield the items of the array that starts next, each built in memory on its own."""
-        _, event, value = next(self)
-        if event != "start_array":
-            raise ResultShapeError(f"{what} must be an array, got {_describe(event, value)}")
+        With ``raw`` each item comes as ``(item, text)``: ``text`` is the item's JSON exactly as
+        in the body when it holds no fraction or exponent (so it decodes to the same value as a
+        re-serialisation would), else None.
+        """
+        first = self._peek()
+        if first != "[":
+            got = "an object" if first == "{" else repr(self.read_value())
+            raise ResultShapeError(f"{what} must be an array, got {got}")
+        self._pos += 1
+        if self._peek() == "]":
+            self._pos += 1
+            return
         while True:
-            _, event, value = next(self)
-            if event == "end_array":
+            if raw:
+                inexact = self.inexact_numbers
+                item = self._value()
+                text = (
+                    self._buf[self._start : self._pos] if self.inexact_numbers == inexact else None
+                )
+                yield item, text
+            else:
+                # _value's fast path, inlined: an item that ends inside the buffer
+                try:
+                    item, end = self._scan(self._buf, self._pos)
+                except (StopIteration, json.JSONDecodeError, _NotJsonError, RecursionError):
+                    end = -1
+                if 0 <= end < len(self._buf):
+                    self._start, self._pos = self._pos, end
+                else:
+                    item = self._value()
+                yield item
+            char = self._buf[self._pos] if self._pos < len(self._buf) else ""
+            if char == "," or char == "]":
+                self._pos += 1
+            else:  # whitespace, the end of the buffer, or not JSON
+                char = self._expect(",]", "',' or ']'")
+            if char == "]":
                 return
-            yield self._build(event, value)
 
 
 def _number(value: Any) -> Any:
@@ -309,8 +441,7 @@ def _number(value: Any) -> Any:
     return value
 
 
-def _describe(event: str, value: Any) -> str:
-    return {"start_map": "an object", "start_array": "an array"}.get(event, repr(value))
+_MISSING = object()
 
 
 def _is_number(value: Any) -> bool:
@@ -330,10 +461,14 @@ class RecordsStream(Iterator[dict[str, Any]]):
     the last page or in an export) and the whole body has been checked.
     """
 
-    def __init__(self, fp: IO[bytes]) -> None:
+    def __init__(self, fp: IO[bytes], *, keep_raw: bool = False) -> None:
         self.next_page_info: str | None = None
         self.count = 0
-        self._gen = self._parse(_Events(fp))
+        #: With ``keep_raw``: the JSON text of the record just yielded, as it is in the body, when
+        #: it decodes to exactly that record (no fraction or exponent in it); else None.
+        self.raw: str | None = None
+        self._keep_raw = keep_raw
+        self._gen = self._parse(_JsonReader(fp))
 
     def __iter__(self) -> RecordsStream:
         return self
@@ -341,15 +476,17 @@ class RecordsStream(Iterator[dict[str, Any]]):
     def __next__(self) -> dict[str, Any]:
         return next(self._gen)
 
-    def _parse(self, events: _Events) -> Iterator[dict[str, Any]]:
+    def _parse(self, events: _JsonReader) -> Iterator[dict[str, Any]]:
         seen_records = False
         result_type = None
         for key in events.top_level_keys():
             if key == KEY_RECORDS:
-                for record in events.iter_array(KEY_RECORDS):
+                for record, raw in events.iter_array(KEY_RECORDS, raw=True):
                     if not isinstance(record, dict):
                         raise ResultShapeError(f"record {self.count} is not an object: {record!r}")
                     self.count += 1
+                    if self._keep_raw:
+                        self.raw = raw
                     yield record
                 seen_records = True
             elif key == KEY_RESULT_TYPE:
@@ -370,9 +507,9 @@ class RecordsStream(Iterator[dict[str, Any]]):
             raise ResultShapeError("records body has no 'result_type' key")
 
 
-def iter_records(fp: IO[bytes]) -> RecordsStream:
+def iter_records(fp: IO[bytes], *, keep_raw: bool = False) -> RecordsStream:
     """Stream the records of a records body (query page or export) from a binary file."""
-    return RecordsStream(fp)
+    return RecordsStream(fp, keep_raw=keep_raw)
 
 
 class TimeseriesSeries(NamedTuple):
@@ -422,7 +559,7 @@ class StatisticsHeader:
     complete: bool = False
 
 
-def _read_header_key(events: _Events, header: Any, key: str, expected_type: str) -> None:
+def _read_header_key(events: _JsonReader, header: Any, key: str, expected_type: str) -> None:
     if key == KEY_RESULT_TYPE:
         header.result_type = _check_result_type(events.read_value(), expected_type)
     elif key == KEY_RANGE_TIMEZONE:
@@ -484,7 +621,7 @@ def parse_timeseries(fp: IO[bytes]) -> tuple[TimeseriesHeader, Iterator[Timeseri
     grow with the number of series. A body whose ``series`` come before ``time_buckets`` cannot
     be checked that way and is rejected.
     """
-    events = _Events(fp)
+    events = _JsonReader(fp)
     header = TimeseriesHeader()
     keys = events.top_level_keys()
     buckets_seen = False
@@ -508,7 +645,7 @@ def parse_timeseries(fp: IO[bytes]) -> tuple[TimeseriesHeader, Iterator[Timeseri
 
 
 def _timeseries_series(
-    events: _Events, keys: Iterator[str], header: TimeseriesHeader
+    events: _JsonReader, keys: Iterator[str], header: TimeseriesHeader
 ) -> Iterator[TimeseriesSeries]:
     width = len(header.time_buckets)
     for index, item in enumerate(events.iter_array(KEY_SERIES)):
@@ -531,7 +668,7 @@ def _timeseries_series(
 
 def parse_statistics(fp: IO[bytes]) -> tuple[StatisticsHeader, Iterator[StatisticsSeries]]:
     """Stream a statistics body (DECIDED shape): the header at once, then each series' total."""
-    events = _Events(fp)
+    events = _JsonReader(fp)
     header = StatisticsHeader()
     keys = events.top_level_keys()
     for key in keys:
@@ -543,14 +680,23 @@ def parse_statistics(fp: IO[bytes]) -> tuple[StatisticsHeader, Iterator[Statisti
 
 
 def _statistics_series(
-    events: _Events, keys: Iterator[str], header: StatisticsHeader
+    events: _JsonReader, keys: Iterator[str], header: StatisticsHeader
 ) -> Iterator[StatisticsSeries]:
+    local = header.range_timezone == RANGE_TIMEZONE_LOCAL
     for index, item in enumerate(events.iter_array(KEY_SERIES)):
-        label, timezone = _series_parts(item, index, header)
-        if KEY_VALUE not in item:
+        # the checks of _series_parts, decided inline for a well-formed series (it raises)
+        label = item.get(KEY_LABEL) if type(item) is dict else None
+        timezone = item.get(KEY_TIMEZONE) if label is not None else None
+        if (
+            type(label) is not dict
+            or (timezone is not None and type(timezone) is not str)
+            or (local and timezone is None and KEY_CLUB_LABEL in label)
+        ):
+            label, timezone = _series_parts(item, index, header)
+        value = item.get(KEY_VALUE, _MISSING)
+        if value is _MISSING:
             raise ResultShapeError(f"series {index} has no value")
-        value = item[KEY_VALUE]
-        if value is not None and not _is_number(value):
+        if value is not None and type(value) is not int and not _is_number(value):
             raise ResultShapeError(f"series {index} has a non-numeric value {value!r}")
         yield StatisticsSeries(label, timezone, value)
     for key in keys:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import IO, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -29,6 +31,12 @@ from placewise.api.contract import (
 from placewise.extract.windows import Window
 
 CLUB_LABEL_KEY = "loyalty_club_id"
+
+#: Per report: the fields with known enum values (what ``PayloadStats.note_enum`` checks).
+_ENUM_FIELDS: dict[str, dict[str, frozenset[str]]] = {}
+_ABSENT = object()
+#: Label/record shapes (key tuples) kept per load before the cache is dropped and rebuilt.
+_MAX_RECORD_SHAPES = 64
 
 
 class BadPayloadError(ValueError):
@@ -70,6 +78,84 @@ class PayloadStats:
             return
         if str(value) not in spec.enum_values:
             self.unknown_enum_values[f"{key}={value}"] += 1
+
+
+def _json_number(value: Any) -> Any:
+    """Encode the parsers' ``Decimal`` (non-integral JSON numbers) as a JSON number again."""
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _compact_json_encoder() -> Callable[[Any], str]:
+    """``json.dumps(value, separators=(",", ":"))`` for labels and records, built once.
+
+    ``json.dumps`` sets up a new C encoder on every call, which costs more than encoding a small
+    label; this keeps one (the output is the same; bodies parsed from JSON cannot be circular, so
+    the circular-reference bookkeeping is left out).
+    """
+    encoder = json.JSONEncoder(separators=(",", ":"), default=_json_number)
+    if c_make_encoder is None:  # pragma: no cover - CPython always has the C encoder
+        return encoder.encode
+    chunks = c_make_encoder(
+        None, _json_number, encode_basestring_ascii, None, ":", ",", False, False, True
+    )
+
+    def encode(value: Any) -> str:
+        return "".join(chunks(value, 0))
+
+    return encode
+
+
+_compact_json = _compact_json_encoder()
+
+
+def _enum_fields(report: ReportSpec) -> dict[str, frozenset[str]]:
+    """The report's fields that have known enum values, computed once per report.
+
+    Rows are checked against it for every label or record, so the lookup must be one dict access
+    rather than a walk through the catalog.
+    """
+    fields = _ENUM_FIELDS.get(report.name)
+    if fields is None:
+        fields = {
+            name: frozenset(spec.enum_values)
+            for name, spec in report.fields.items()
+            if spec.enum_values
+        }
+        _ENUM_FIELDS[report.name] = fields
+    return fields
+
+
+def _note_enums(
+    stats: PayloadStats, fields: dict[str, frozenset[str]], items: Iterable[tuple[str, Any]]
+) -> None:
+    """``stats.note_enum`` for several (key, value) pairs, with the report's enum fields at hand."""
+    for key, value in items:
+        known = fields.get(key)
+        if known is not None and value is not None and str(value) not in known:
+            stats.unknown_enum_values[f"{key}={value}"] += 1
+
+
+class _EnumKeys:
+    """The keys of a label or record that name enum fields, remembered per key set.
+
+    Labels and records of one body nearly always have the same keys in the same order, so the
+    filtering is done once per shape instead of once per key of every row.
+    """
+
+    def __init__(self, enum_fields: dict[str, frozenset[str]]) -> None:
+        self._fields = enum_fields
+        self._shapes: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def of(self, mapping: dict[str, Any]) -> tuple[str, ...]:
+        shape = tuple(mapping)
+        keys = self._shapes.get(shape)
+        if keys is None:
+            if len(self._shapes) >= _MAX_RECORD_SHAPES:
+                self._shapes.clear()
+            keys = self._shapes[shape] = tuple(k for k in shape if k in self._fields)
+        return keys
 
 
 def _zone(name: str | None, where: str) -> ZoneInfo:
@@ -120,9 +206,8 @@ def _club_of_label(ctx: SliceContext, label: dict[str, Any], where: str) -> int 
 
 
 def _label_json(ctx: SliceContext, stats: PayloadStats, label: dict[str, Any]) -> str:
-    for key, value in label.items():
-        stats.note_enum(ctx.spec, key, value)
-    return json.dumps(label, separators=(",", ":"))
+    _note_enums(stats, _enum_fields(ctx.spec), label.items())
+    return _compact_json(label)
 
 
 StatisticsRow = tuple[int | None, str, datetime, datetime, date, str | None, str, int | float]
@@ -147,26 +232,43 @@ def statistics_rows(
     is_local = header.range_timezone == RANGE_TIMEZONE_LOCAL
     if not is_local:
         _zone(header.range_timezone, where)
-    stat_date = ctx.window.start.date()
-    for index, item in enumerate(series):
-        if item.value is None:
+    aggregation, start, end = ctx.aggregation, ctx.window.start, ctx.window.end
+    stat_date = start.date()
+    range_timezone = header.range_timezone
+    enum_fields = _enum_fields(ctx.spec)
+    enum_keys = _EnumKeys(enum_fields)
+    clubs = frozenset(ctx.club_ids)
+    zones_seen: set[str] = set()
+    # The checks below are those of _count, _club_of_label and _zone; the common valid case is
+    # decided inline and anything else goes through those functions for their error messages.
+    for index, (label, series_timezone, value) in enumerate(series):
+        if value is None:
             continue
-        at = f"{where} series {index}"
-        value = _count(item.value, at)
-        club = _club_of_label(ctx, item.label, at)
-        timezone = item.timezone if is_local else header.range_timezone
-        if timezone is not None:
-            _zone(timezone, at)
+        if type(value) is not int or value < 0:
+            value = _count(value, f"{where} series {index}")
+        club = label.get(CLUB_LABEL_KEY, _ABSENT)
+        if club is _ABSENT:
+            club = label.get("community_id")
+        if type(club) is not int or (clubs and club not in clubs):
+            club = _club_of_label(ctx, label, f"{where} series {index}")
+        timezone = series_timezone if is_local else range_timezone
+        if timezone is not None and timezone not in zones_seen:
+            _zone(timezone, f"{where} series {index}")
+            zones_seen.add(timezone)
             stats.timezones.add(timezone)
         stats.rows += 1
+        for key in enum_keys.of(label):
+            known = label[key]
+            if known is not None and str(known) not in enum_fields[key]:
+                stats.unknown_enum_values[f"{key}={known}"] += 1
         yield (
             club,
-            ctx.aggregation,
-            ctx.window.start,
-            ctx.window.end,
+            aggregation,
+            start,
+            end,
             stat_date,
             timezone if club is not None else None,
-            _label_json(ctx, stats, item.label),
+            _compact_json(label),
             value,
         )
 
@@ -237,22 +339,52 @@ def records_rows(ctx: SliceContext, fp: IO[bytes], stats: PayloadStats) -> Itera
     """Rows of ``placewise_raw.<records report>``: one per record, keyed by the catalog's key."""
     spec = ctx.spec
     where = f"{ctx.report} {ctx.scope}"
-    for index, record in enumerate(iter_records(fp)):
-        at = f"{where} record {index}"
+    enum_fields = _enum_fields(spec)
+    clubs = frozenset(ctx.club_ids)
+    club_field = spec.club_field
+    key_fields = spec.record_key
+    single_key = key_fields[0] if len(key_fields) == 1 else None
+    # per record shape (its keys in order): the keys to check as counts and as enums
+    shapes: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
+    stream = iter_records(fp, keep_raw=True)
+    for index, record in enumerate(stream):
         club: int | None
-        if spec.club_field in record:
-            club = _club_of_label(ctx, {CLUB_LABEL_KEY: record[spec.club_field]}, at)
+        if club_field in record:
+            club = record[club_field]
+            if type(club) is not int or (clubs and club not in clubs):
+                club = _club_of_label(
+                    ctx, {CLUB_LABEL_KEY: record[club_field]}, f"{where} record {index}"
+                )
         elif ctx.is_multi and ctx.aggregation != "none":
             club = None
         else:
-            raise BadPayloadError(f"{at}: record has no {spec.club_field}")
-        for key, value in record.items():
-            if key.endswith("_count") and value is not None:
-                _count(value, f"{at} {key}")
-            stats.note_enum(spec, key, value)
-        key = "|".join("" if record.get(k) is None else str(record.get(k)) for k in spec.record_key)
+            raise BadPayloadError(f"{where} record {index}: record has no {club_field}")
+        shape = tuple(record)
+        checks = shapes.get(shape)
+        if checks is None:
+            if len(shapes) >= _MAX_RECORD_SHAPES:
+                shapes.clear()
+            checks = shapes[shape] = (
+                [k for k in shape if k.endswith("_count")],
+                [k for k in shape if k in enum_fields],
+            )
+        count_keys, enum_keys = checks
+        for key in count_keys:
+            value = record[key]
+            if value is not None and (type(value) is not int or value < 0):
+                _count(value, f"{where} record {index} {key}")
+        for key in enum_keys:
+            known = record[key]
+            if known is not None and str(known) not in enum_fields[key]:
+                stats.unknown_enum_values[f"{key}={known}"] += 1
+        if single_key is not None:
+            value = record.get(single_key)
+            key = "" if value is None else str(value)
+        else:
+            key = "|".join("" if record.get(k) is None else str(record.get(k)) for k in key_fields)
         stats.rows += 1
-        yield club, ctx.aggregation, key, json.dumps(record, separators=(",", ":"))
+        text = stream.raw
+        yield club, ctx.aggregation, key, text if text is not None else _compact_json(record)
 
 
 ROW_BUILDERS = {
