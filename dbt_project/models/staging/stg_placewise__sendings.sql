@@ -7,11 +7,7 @@ with source as (
 renamed as (
 
     select
-        _slice_id,
-        _scope,
-        _loaded_at,
-        _response_sha256,
-        _row_no,
+        {{ placewise_lineage_columns() }},
         aggregation,
         record_key,
         (record ->> 'id')::bigint as sending_id,

@@ -57,6 +57,23 @@ def default_args(priority_weight: int = 10) -> dict[str, Any]:
     }
 
 
+def _dag_settings(
+    dag_id: str, schedule: Any, *, priority_weight: int, doc_md: str, tag: str
+) -> dict[str, Any]:
+    """What every Placewise DAG declares explicitly: no catchup, one run at a time, owner,
+    retries and timeouts via default_args, tags and a triage runbook."""
+    return {
+        "dag_id": dag_id,
+        "schedule": schedule,
+        "start_date": START_DATE,
+        "catchup": False,
+        "max_active_runs": 1,
+        "default_args": default_args(priority_weight=priority_weight),
+        "tags": [*TAGS, tag],
+        "doc_md": doc_md,
+    }
+
+
 def _dbt_project_dir() -> Path:
     return Path(os.environ.get("PLACEWISE_DBT_PROJECT_DIR", str(REPO_ROOT / "dbt_project")))
 
@@ -219,14 +236,13 @@ def build_nightly() -> Any:
     cron = os.environ.get("PLACEWISE_NIGHTLY_CRON", DEFAULT_CRON)
 
     @dag(
-        dag_id="placewise_nightly",
-        schedule=CronTriggerTimetable(cron, timezone="UTC", interval=timedelta(days=1)),
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        default_args=default_args(priority_weight=10),
-        tags=[*TAGS, "nightly"],
-        doc_md=docs.NIGHTLY_DOC,
+        **_dag_settings(
+            "placewise_nightly",
+            CronTriggerTimetable(cron, timezone="UTC", interval=timedelta(days=1)),
+            priority_weight=10,
+            doc_md=docs.NIGHTLY_DOC,
+            tag="nightly",
+        ),
         dagrun_timeout=timedelta(hours=6),
     )
     def placewise_nightly() -> None:
@@ -239,14 +255,9 @@ def build_backfill() -> Any:
     """``placewise_backfill``: operator-triggered, resumable, newest first, yields to nightly."""
 
     @dag(
-        dag_id="placewise_backfill",
-        schedule=None,
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        default_args=default_args(priority_weight=1),
-        tags=[*TAGS, "backfill"],
-        doc_md=docs.BACKFILL_DOC,
+        **_dag_settings(
+            "placewise_backfill", None, priority_weight=1, doc_md=docs.BACKFILL_DOC, tag="backfill"
+        ),
         params={
             "start_date": Param(
                 (date.today() - timedelta(days=30)).isoformat(),
@@ -304,14 +315,9 @@ def build_replay() -> Any:
     """``placewise_replay``: reload slices from the landing root and rebuild; no API call."""
 
     @dag(
-        dag_id="placewise_replay",
-        schedule=None,
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        default_args=default_args(priority_weight=5),
-        tags=[*TAGS, "replay"],
-        doc_md=docs.REPLAY_DOC,
+        **_dag_settings(
+            "placewise_replay", None, priority_weight=5, doc_md=docs.REPLAY_DOC, tag="replay"
+        ),
         params={
             "start_date": Param(None, type=["null", "string"], description="First local day."),
             "end_date": Param(None, type=["null", "string"], description="Last local day."),
