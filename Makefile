@@ -9,6 +9,8 @@ DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o \( -n
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export DO_NOT_TRACK := 1
+# Airflow writes config and logs under AIRFLOW_HOME on import; keep them inside the checkout.
+export AIRFLOW_HOME ?= $(CURDIR)/.demo/airflow
 
 .DEFAULT_GOAL := help
 .PHONY: help venv demo test test-fast lint format bench airflow up down clean

@@ -20,14 +20,14 @@ WAREHOUSE_CONN_ID = "placewise_warehouse"
 
 
 def _connection(conn_id: str):  # noqa: ANN202 - Airflow's Connection type differs by runtime
+    """The Connection, or None when it is not defined (then the environment fallback applies)."""
     from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
         return BaseHook.get_connection(conn_id)
-    except Exception as exc:  # AirflowNotFoundException, or no Airflow context at all
-        if "isn't defined" in str(exc) or "not found" in str(exc).lower():
-            return None
-        raise
+    except AirflowNotFoundException:
+        return None
 
 
 def api_settings() -> ApiSettings:
