@@ -3,7 +3,6 @@ PostgreSQL: 3 clubs in different timezones, marts and reconciliation checked aft
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ import pytest
 from placewise.config import REPO_ROOT
 from placewise.local.airflow_env import airflow_environment
 from placewise.local.processes import SimulatorProcess
+from placewise.local.run_dag import run_in_child
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -27,18 +27,12 @@ class Stack:
     env: dict[str, str]
     url: str
     simulator: SimulatorProcess
+    logs: Path
 
     def run(self, dag_id: str, logical_date: str, conf: dict | None = None) -> dict:
-        command = [sys.executable, "-m", "placewise.local.run_dag", dag_id, logical_date]
-        if conf is not None:
-            command += ["--conf", json.dumps(conf)]
-        proc = subprocess.run(
-            command, env=self.env, capture_output=True, text=True, timeout=1200, check=False
-        )
-        lines = [x for x in proc.stdout.splitlines() if x.startswith("RUN_RESULT ")]
-        assert lines, proc.stdout[-4000:] + proc.stderr[-4000:]
-        result = json.loads(lines[-1].removeprefix("RUN_RESULT "))
-        assert proc.returncode == 0, (result, proc.stdout[-6000:])
+        log_path = self.logs / f"{dag_id}-{len(list(self.logs.glob('*.log')))}.log"
+        result = run_in_child(self.env, dag_id, logical_date, conf, log_path, timeout_s=1200)
+        assert result["returncode"] == 0, (result, log_path.read_text()[-6000:])
         return result
 
     def query(self, sql: str, *params: object) -> list[tuple]:
@@ -64,7 +58,7 @@ def stack(
             "PLACEWISE_RATE_REFILL_PER_S": "100000",
         },
     )
-    return Stack(env, module_database, simulator)
+    return Stack(env, module_database, simulator, home / "run-logs")
 
 
 def checksums(stack: Stack) -> dict[str, str]:

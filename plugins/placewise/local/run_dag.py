@@ -12,9 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import subprocess
 import sys
+import time
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
+
+RESULT_PREFIX = "RUN_RESULT "
 
 
 def run(dag_id: str, logical_date: datetime, conf: dict | None) -> dict:
@@ -45,6 +51,45 @@ def run(dag_id: str, logical_date: datetime, conf: dict | None) -> dict:
     }
 
 
+def run_in_child(
+    env: Mapping[str, str],
+    dag_id: str,
+    logical_date: str,
+    conf: dict | None,
+    log_path: Path,
+    timeout_s: float = 3600,
+) -> dict:
+    """Run a DAG in a child process with ``env`` (an Airflow home), output into ``log_path``.
+
+    Returns the run's summary plus ``seconds``, ``log`` and ``returncode``; a child that died
+    before printing its summary, or exited non-zero, counts as a failed run.
+    """
+    command = [sys.executable, "-m", "placewise.local.run_dag", dag_id, logical_date]
+    if conf is not None:
+        command += ["--conf", json.dumps(conf)]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with open(log_path, "w") as log:
+        proc = subprocess.run(
+            command,
+            env=dict(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=timeout_s,
+            check=False,
+        )
+    result: dict = {"dag_id": dag_id, "state": "failed", "failed_tasks": ["(no result)"]}
+    for line in log_path.read_text().splitlines():
+        if line.startswith(RESULT_PREFIX):
+            result = json.loads(line.removeprefix(RESULT_PREFIX))
+    if proc.returncode != 0 and result.get("state") == "success":
+        result["state"] = "failed"
+    result.update(
+        seconds=round(time.monotonic() - started, 1), log=str(log_path), returncode=proc.returncode
+    )
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("dag_id")
@@ -56,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     if logical.tzinfo is None:
         logical = logical.replace(tzinfo=UTC)
     result = run(args.dag_id, logical, json.loads(args.conf) if args.conf else None)
-    print("RUN_RESULT " + json.dumps(result), flush=True)
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
     return 0 if result["state"] == "success" and not result["failed_tasks"] else 1
 
 
