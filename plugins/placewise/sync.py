@@ -61,9 +61,6 @@ class SyncSummary:
     def failures(self) -> list[SliceOutcome]:
         return [o for o in self.outcomes if o.status in ("failed", "quarantined")]
 
-    def merge(self, other: SyncSummary) -> SyncSummary:
-        return SyncSummary(self.outcomes + other.outcomes)
-
     def text(self) -> str:
         """One line of totals, then one line per failed slice."""
         head = (

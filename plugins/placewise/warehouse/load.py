@@ -9,10 +9,10 @@ partition are always replaced as a whole.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -82,7 +82,11 @@ def context_of(manifest: SliceManifest) -> SliceContext:
 
 
 def _insert_slice(
-    conn: psycopg.Connection, manifest: SliceManifest, status: str, run_id: str | None
+    conn: psycopg.Connection,
+    manifest: SliceManifest,
+    result_type: str,
+    status: str,
+    run_id: str | None,
 ) -> tuple[int, datetime]:
     row = conn.execute(
         f"""
@@ -100,7 +104,7 @@ def _insert_slice(
             manifest.scope,
             manifest.club_ids,
             manifest.report,
-            context_of(manifest).spec.result_type,
+            result_type,
             manifest.aggregation,
             manifest.interval,
             manifest.window_start,
@@ -127,8 +131,6 @@ def _combined_sha(manifest: SliceManifest) -> str:
     """The body's sha256, or for a paged slice the sha256 of its parts' hashes in order."""
     if len(manifest.parts) == 1:
         return manifest.parts[0].sha256
-    import hashlib
-
     return hashlib.sha256("".join(p.sha256 for p in manifest.parts).encode()).hexdigest()
 
 
@@ -317,7 +319,9 @@ def load_manifest(
     result_type = ctx.spec.result_type
     windowed = result_type != "records"
     started = time.monotonic()
-    unchanged = _identical_current(conn, manifest, windowed)
+    unchanged = _identical_current(
+        conn, manifest, len(ctx.window.day_list()) if windowed and ctx.window else None
+    )
     if unchanged is not None:
         return unchanged
     stats = PayloadStats()
@@ -327,7 +331,7 @@ def load_manifest(
                 "select pg_advisory_xact_lock(hashtext(%s))",
                 (f"{ctx.report}|{ctx.scope}|{ctx.aggregation}|{manifest.interval}",),
             )
-            slice_id, loaded_at = _insert_slice(conn, manifest, "loaded", run_id)
+            slice_id, loaded_at = _insert_slice(conn, manifest, result_type, "loaded", run_id)
             _delete_previous(conn, ctx, result_type)
             _copy_rows(conn, store, manifest, ctx, result_type, slice_id, loaded_at, stats)
             if windowed:
@@ -373,12 +377,13 @@ def load_manifest(
 
 
 def _identical_current(
-    conn: psycopg.Connection, manifest: SliceManifest, windowed: bool
+    conn: psycopg.Connection, manifest: SliceManifest, partition_days: int | None
 ) -> LoadResult | None:
     """The current slice if it already holds exactly this answer to exactly this request.
 
     Reloading it would only renumber lineage columns; skipping keeps a rerun byte-identical and
-    spares dbt a rebuild of partitions whose data did not change.
+    spares dbt a rebuild of partitions whose data did not change. A windowed slice counts only
+    while it still owns all ``partition_days`` of its partitions.
     """
     row = conn.execute(
         f"""
@@ -393,8 +398,8 @@ def _identical_current(
             manifest.slice_key,
             _combined_sha(manifest),
             json.dumps(manifest.request_body),
-            windowed,
-            len(context_of(manifest).window.day_list()) if windowed else 0,
+            partition_days is not None,
+            partition_days or 0,
         ),
     ).fetchone()
     if row is None:
@@ -413,7 +418,7 @@ def quarantine(
 ) -> int:
     """Record a rejected slice (status 'quarantined' + a quarantine row); the raw file stays."""
     with conn.transaction():
-        _insert_slice(conn, manifest, "quarantined", run_id)
+        _insert_slice(conn, manifest, context_of(manifest).spec.result_type, "quarantined", run_id)
         row = conn.execute(
             f"""
             insert into {OPS_SCHEMA}.quarantine
@@ -454,14 +459,3 @@ def already_loaded(conn: psycopg.Connection, slice_key: str, request_body: dict[
         (slice_key, json.dumps(request_body)),
     ).fetchone()
     return row is not None
-
-
-def load_many(
-    conn: psycopg.Connection,
-    store: LandingStore,
-    manifests: Iterable[SliceManifest],
-    *,
-    run_id: str | None = None,
-) -> list[LoadResult]:
-    """Load several manifests in order, one transaction each."""
-    return [load_manifest(conn, store, m, run_id=run_id) for m in manifests]
