@@ -20,6 +20,7 @@ from placewise.extract.fetch import fetch_slice
 from placewise.extract.plan import SliceSpec
 from placewise.landing.store import LandingStore, SliceManifest
 from placewise.warehouse.load import QuarantinedError, already_loaded, load_manifest
+from placewise.warehouse.maintenance import analyze_changed
 from placewise.warehouse.schema import connect
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,7 @@ def sync_slices(
                 summary.outcomes.append(
                     SliceOutcome(spec.slice_key, spec.description, "failed", error=error)
                 )
+        analyze_changed(conn)
     return summary
 
 
@@ -205,4 +207,5 @@ def replay(
             )
             if on_loaded is not None:
                 on_loaded(manifest)
+        analyze_changed(conn)
     return summary
