@@ -26,18 +26,6 @@ synced as (
 
 ),
 
-api_timezone as (
-
-    -- The zone the API reported most recently in a single-club slice.
-    select distinct on (loyalty_club_id)
-        loyalty_club_id,
-        timezone
-    from {{ ref('stg_placewise__sendings_stats') }}
-    where _scope like 'club:%' and timezone is not null
-    order by loyalty_club_id asc, _loaded_at desc, _slice_id desc
-
-),
-
 club_ids as (
 
     -- Every club the registry names or the pipeline has loaded anything for.
@@ -46,6 +34,30 @@ club_ids as (
     select split_part(scope, ':', 2)::bigint as loyalty_club_id
     from {{ source('placewise_ops', 'slices') }}
     where scope like 'club:%'
+
+),
+
+api_timezone as (
+
+    -- The zone the API reported most recently in a single-club slice: the newest loaded
+    -- slice of the club with a zone, found through its raw rows by slice (an index lookup
+    -- per slice until one has a zone), never a scan of the whole raw history.
+    select
+        club_ids.loyalty_club_id,
+        (
+            select stats.timezone
+            from {{ source('placewise_ops', 'slices') }} as slices
+            inner join {{ ref('stg_placewise__sendings_stats') }} as stats
+                on slices.slice_id = stats._slice_id
+            where
+                slices.report = 'sendings_stats'
+                and slices.scope = 'club:' || club_ids.loyalty_club_id
+                and slices.status = 'loaded'
+                and stats.timezone is not null
+            order by slices.loaded_at desc, slices.slice_id desc
+            limit 1
+        ) as timezone
+    from club_ids
 
 ),
 
