@@ -37,27 +37,36 @@ club_ids as (
 
 ),
 
+latest_club_slices as (
+
+    -- Per club its newest loaded single-club sendings_stats slice that returned rows.
+    select distinct on (loyalty_club_id)
+        split_part(scope, ':', 2)::bigint as loyalty_club_id,
+        slice_id
+    from {{ source('placewise_ops', 'slices') }}
+    where
+        report = 'sendings_stats'
+        and scope like 'club:%'
+        and status = 'loaded'
+        and rows > 0
+    order by loyalty_club_id asc, loaded_at desc, slice_id desc
+
+),
+
 api_timezone as (
 
-    -- The zone the API reported most recently in a single-club slice: the newest loaded
-    -- slice of the club with a zone, found through its raw rows by slice (an index lookup
-    -- per slice until one has a zone), never a scan of the whole raw history.
+    -- The zone the API reported most recently in a single-club slice, read from that
+    -- slice's raw rows (an index lookup by slice, not a scan of the whole raw history).
     select
-        club_ids.loyalty_club_id,
+        latest.loyalty_club_id,
         (
             select stats.timezone
-            from {{ source('placewise_ops', 'slices') }} as slices
-            inner join {{ ref('stg_placewise__sendings_stats') }} as stats
-                on slices.slice_id = stats._slice_id
-            where
-                slices.report = 'sendings_stats'
-                and slices.scope = 'club:' || club_ids.loyalty_club_id
-                and slices.status = 'loaded'
-                and stats.timezone is not null
-            order by slices.loaded_at desc, slices.slice_id desc
+            from {{ ref('stg_placewise__sendings_stats') }} as stats
+            where stats._slice_id = latest.slice_id and stats.timezone is not null
+            order by stats._row_no asc
             limit 1
         ) as timezone
-    from club_ids
+    from latest_club_slices as latest
 
 ),
 
