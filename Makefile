@@ -13,7 +13,7 @@ export DO_NOT_TRACK := 1
 export AIRFLOW_HOME ?= $(CURDIR)/.demo/airflow
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test test-fast lint format bench airflow up down clean
+.PHONY: help venv demo test test-fast lint format bench airflow docs up down clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,7 +41,7 @@ test: $(STAMP) $(MANIFEST) ## Run the whole suite (embedded PostgreSQL unless WA
 lint: $(STAMP) ## ruff + sqlfluff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/sqlfluff lint dbt_project/models dbt_project/macros dbt_project/tests
+	$(BIN)/sqlfluff lint dbt_project/models dbt_project/macros dbt_project/tests dbt_project/analyses
 
 format: $(STAMP) ## Apply ruff formatting and fixes
 	$(BIN)/ruff check --fix .
@@ -52,6 +52,9 @@ bench: $(STAMP) ## Benchmarks (ratios against a baseline measured in the same ru
 
 airflow: $(STAMP) $(MANIFEST) ## Airflow standalone on the embedded stack (Ctrl-C stops everything it started)
 	$(BIN)/python -m placewise.local.airflow_standalone
+
+docs: $(STAMP) ## dbt docs over the demo's warehouse on http://localhost:8081 (Ctrl-C stops it)
+	$(BIN)/python -m placewise.local.dbt_docs
 
 up: ## Build the image and start Airflow + Celery + both databases (docker compose)
 	@test -f .env || python3 docker/generate_env.py

@@ -148,10 +148,8 @@ def _demo(stack: LocalStack, started_at: datetime) -> int:
     print("  make airflow     # the Airflow UI (http://localhost:8080) with these runs")
     print(f"  psql {warehouse_url}")
     print(
-        f"  PLACEWISE_PG_HOST={parts.hostname} PLACEWISE_PG_PORT={parts.port} "
-        f"PLACEWISE_PG_DBNAME={parts.path.lstrip('/')} .venv/bin/dbt docs generate "
-        "--project-dir dbt_project --profiles-dir dbt_project && .venv/bin/dbt docs serve "
-        "--project-dir dbt_project --profiles-dir dbt_project"
+        "  make docs        # the dbt docs site (http://localhost:8081) over "
+        f"{parts.hostname}:{parts.port}{parts.path}"
     )
     ok = all(r["state"] == "success" for r in runs) and recon_ok
     print("Result: OK" if ok else "Result: FAILED")

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 from dbt_world import CLUBS, DBT_PROJECT, DbtWarehouse, World, dbt_env
+from placewise.local import dbt_docs
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
@@ -262,3 +263,24 @@ def test_rate_metrics_are_the_ratios_the_mart_computes(built_warehouse: DbtWareh
                 )
             ).fetchone()
             assert checked > 0 and differing == 0, rate
+
+
+def test_make_docs_generates_the_site_with_marts_and_metrics(
+    built_warehouse: DbtWarehouse, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    dbt_docs.generate(built_warehouse.url, site, tmp_path / "logs")
+    assert (site / "index.html").exists()
+    catalog = json.loads((site / "catalog.json").read_text())
+    assert "model.placewise_warehouse.mart_sendings_daily_performance" in catalog["nodes"]
+    columns = catalog["nodes"]["model.placewise_warehouse.mart_sendings_daily_performance"][
+        "columns"
+    ]
+    assert {"delivery_rate", "open_rate"} <= set(columns)
+    manifest = json.loads((site / "manifest.json").read_text())
+    assert "metric.placewise_warehouse.delivery_rate" in manifest["metrics"]
+
+
+def test_make_docs_refuses_a_warehouse_url_without_a_database() -> None:
+    with pytest.raises(ValueError, match="names no database"):
+        dbt_docs.dbt_profile_env("postgresql://postgres@127.0.0.1:5432")
