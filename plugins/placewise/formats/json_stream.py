@@ -5,15 +5,20 @@ The Reporting API answers with one JSON object whose arrays (records, series) ca
 inside them (one record, one series, one header value) whole with the C scanner of the standard
 ``json`` module: memory stays bounded by the read chunk plus the largest single item, and each
 item costs one C call instead of a Python step per token (that is what keeps a load near the speed
-of a bare COPY; see bench/load_bench.py).
+of a bare COPY; see bench/load_bench.py). ijson with its C backend was measured against it on
+bodies of the benchmark's size: not clearly faster for the bare items, and it gives neither the
+contract's numbers (integral decimals as ``int``) nor an item's own text, which the loader copies
+as it is.
 
 The scanner is CPython's ``json.scanner.c_make_scanner``, the function behind ``json.loads``.
-Deciding whether a failed item is broken or only cut by the end of the buffer uses two of its
-traits: a token cut by the buffer end is reported within a few characters of that end, and a cut
-string is reported as "Unterminated string" at its start. Both are pinned by the tests in
-tests/unit/formats/test_json_stream.py, which cut every token of real-shaped bodies at every
-boundary; if a future Python changed them, a body would fail loudly with ``ResultShapeError``,
-never parse to other values.
+An item the scanner cannot finish is read on with the next chunk when the failure may only mean
+that the chunk boundary cut it. That decision uses two traits of the scanner: a token cut by the
+end of the buffer is reported within a few characters of that end, and a cut string is reported
+as "Unterminated string" at its opening quote. A number it did finish is taken only when
+something that cannot belong to it follows. tests/unit/formats/test_json_stream.py cuts every
+token of real-shaped bodies at every boundary and compares with ``json.loads``; if a future
+Python changed one of those traits, those tests fail, and a body fails with ``ResultShapeError``
+rather than parse to other values.
 """
 
 from __future__ import annotations
@@ -40,6 +45,12 @@ def _reject_constant(name: str) -> Any:
 #: Bytes read from a body at a time (more only while one item is larger than that).
 READ_CHUNK = 1 << 18
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
+_WHITESPACE_CHARS = " \t\n\r"
+#: What may follow the digits the scanner took as a number when the number goes on in the next
+#: chunk (``1.`` + ``5``, ``2e`` + ``-3``): a number is complete once anything else follows it.
+_NUMBER_TAIL = re.compile(r"[-+.eE0-9]*")
+#: Errors are reported this close to the end of the buffer when a token is only cut by it.
+_CUT_TOKEN_REACH = 32
 #: What a body that is not an object starts with, named as the event of a JSON parser.
 _START_EVENTS = {
     "[": "start_array",
@@ -61,6 +72,9 @@ class JsonStreamReader:
 
     Numbers follow the contract: integers and integral decimals (``1.0``, ``1e2``) become ``int``,
     other decimals ``Decimal``; ``NaN``/``Infinity`` are not JSON and are refused.
+
+    ``read_chunk`` is the size of each read from ``fp`` (larger only while one item does not fit
+    in what was read); the default suits landed files, the tests cut bodies into tiny chunks.
     """
 
     def __init__(self, fp: IO[bytes], *, read_chunk: int = READ_CHUNK) -> None:
@@ -117,6 +131,19 @@ class JsonStreamReader:
         self._pos += 1
         return char
 
+    def _complete(self, value: Any, end: int) -> bool:
+        """True if ``value``, decoded up to ``end``, cannot go on in the next chunk.
+
+        A container, string or literal ends with its own last character; a number ends only where
+        something that cannot be part of it follows, so one that reaches the end of the buffer,
+        or is followed only by characters a number may go on with, waits for the next chunk.
+        """
+        if self._eof:
+            return True
+        if end >= len(self._buf):
+            return False
+        return type(value) not in _NUMBER_TYPES or _NUMBER_TAIL.fullmatch(self._buf, end) is None
+
     def _value(self) -> Any:
         """Decode the value that starts at the current position (reading more as needed)."""
         try:
@@ -124,7 +151,7 @@ class JsonStreamReader:
         except (StopIteration, json.JSONDecodeError, _NotJsonError, RecursionError):
             pass
         else:
-            if end < len(self._buf):  # ends inside the buffer: complete whatever it is
+            if (type(value) is dict and end < len(self._buf)) or self._complete(value, end):
                 self._start, self._pos = self._pos, end
                 return value
         if not self._peek():
@@ -139,22 +166,28 @@ class JsonStreamReader:
                     f"the body is not valid JSON: expecting a value at char {stop.value}"
                 ) from None
             except json.JSONDecodeError as exc:
-                if (self._near_end(exc.pos) or exc.msg.startswith("Unterminated")) and self._fill():
+                if self._may_be_cut(exc) and self._fill():
                     continue
                 raise ResultShapeError(f"the body is not valid JSON: {exc}") from exc
             except _NotJsonError as exc:
                 raise ResultShapeError(f"the body is not valid JSON: {exc}") from exc
             except RecursionError:
                 raise ResultShapeError("the body nests values too deeply to be parsed") from None
-            if end >= len(self._buf) and self._fill():
-                continue  # a number at the end of the buffer may go on in the next chunk
+            if not self._complete(value, end) and self._fill():
+                continue
             self._start, self._pos = self._pos, end
             return value
 
     def _near_end(self, position: int) -> bool:
         """True if an error at ``position`` may only mean that the value goes on in the next
         chunk (a token cut by the chunk boundary is reported within a few characters of it)."""
-        return not self._eof and position >= len(self._buf) - 32
+        return not self._eof and position >= len(self._buf) - _CUT_TOKEN_REACH
+
+    def _may_be_cut(self, exc: json.JSONDecodeError) -> bool:
+        """True if the scanner's error may only mean that the value goes on in the next chunk:
+        it is reported near the end of the buffer, or it is a string that has not ended yet (the
+        scanner reports that at the string's opening quote, however long the string is)."""
+        return self._near_end(exc.pos) or (not self._eof and exc.msg.startswith("Unterminated"))
 
     def top_level_keys(self) -> Iterator[str]:
         """Yield each key of the top-level object; the caller consumes the key's value."""
@@ -213,18 +246,25 @@ class JsonStreamReader:
                     item, end = self._scan(self._buf, self._pos)
                 except (StopIteration, json.JSONDecodeError, _NotJsonError, RecursionError):
                     end = -1
-                if 0 <= end < len(self._buf):
+                if 0 <= end < len(self._buf) and (type(item) is dict or self._complete(item, end)):
                     self._start, self._pos = self._pos, end
                 else:
                     item = self._value()
                 yield item
             char = self._buf[self._pos] if self._pos < len(self._buf) else ""
-            if char == "," or char == "]":
+            if char == ",":
+                self._pos += 1
+                if self._pos < len(self._buf) and self._buf[self._pos] in _WHITESPACE_CHARS:
+                    self._pos = _WHITESPACE.match(self._buf, self._pos).end()
+            elif char == "]":
                 self._pos += 1
             else:  # whitespace, the end of the buffer, or not JSON
                 char = self._expect(",]", "',' or ']'")
             if char == "]":
                 return
+
+
+_NUMBER_TYPES = (int, Decimal)
 
 
 def _number(value: Any) -> Any:
