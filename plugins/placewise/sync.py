@@ -14,8 +14,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from placewise.api.client import PlacewiseClient
-from placewise.api.contract import ResultShapeError
-from placewise.api.errors import AuthenticationError, HeaderError, PlacewiseApiError
+from placewise.api.errors import (
+    AuthenticationError,
+    HeaderError,
+    PlacewiseApiError,
+    ResultShapeError,
+)
 from placewise.extract.fetch import fetch_slice
 from placewise.extract.plan import SliceSpec
 from placewise.landing.store import LandingStore, SliceManifest

@@ -5,14 +5,9 @@ from datetime import date, datetime, timedelta
 import httpx
 import pytest
 from placewise.api.client import PlacewiseClient, RetryPolicy
-from placewise.api.contract import (
-    MAX_PAGE_LIMIT,
-    MAX_QUERY_DATA_POINTS,
-    Endpoint,
-    ResultShapeError,
-)
+from placewise.api.contract import MAX_PAGE_LIMIT, MAX_QUERY_DATA_POINTS, Endpoint
 from placewise.api.customer import CustomerSelector
-from placewise.api.errors import InvalidQueryError
+from placewise.api.errors import InvalidQueryError, ResultShapeError
 from placewise.api.settings import ApiSettings
 from placewise.extract.fetch import fetch_slice
 from placewise.extract.plan import SliceSpec

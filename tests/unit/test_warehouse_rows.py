@@ -3,7 +3,7 @@ import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from placewise.api.contract import ResultShapeError
+from placewise.api.errors import ResultShapeError
 from placewise.extract.windows import Window
 from placewise.warehouse.rows import (
     COLUMNS,

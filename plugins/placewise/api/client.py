@@ -26,7 +26,7 @@ import httpx
 
 from placewise.api import contract
 from placewise.api.catalog import get_report
-from placewise.api.contract import Endpoint, ResultShapeError
+from placewise.api.contract import Endpoint
 from placewise.api.customer import CustomerSelector
 from placewise.api.errors import (
     AttemptRecord,
@@ -36,6 +36,7 @@ from placewise.api.errors import (
     PermissionDeniedError,
     PlacewiseApiError,
     RateLimitExhaustedError,
+    ResultShapeError,
     ServerError,
     TransportError,
 )

@@ -20,16 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from placewise.api.client import ApiCall, CallResult, PlacewiseClient
-from placewise.api.contract import (
-    MAX_PAGE_LIMIT,
-    MAX_QUERY_DATA_POINTS,
-    Endpoint,
-    iter_records,
-    parse_statistics,
-    parse_timeseries,
-)
+from placewise.api.contract import MAX_PAGE_LIMIT, MAX_QUERY_DATA_POINTS, Endpoint
 from placewise.extract.plan import SliceSpec
 from placewise.extract.windows import halve
+from placewise.formats.results import iter_records, parse_statistics, parse_timeseries
 from placewise.landing.store import LandedPart, LandingStore, SliceManifest, utc_now_iso
 
 log = logging.getLogger(__name__)

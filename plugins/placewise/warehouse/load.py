@@ -22,7 +22,7 @@ import psycopg
 from psycopg import sql
 from psycopg.adapt import PyFormat, Transformer
 
-from placewise.api.contract import ResultShapeError
+from placewise.api.errors import ResultShapeError
 from placewise.extract.windows import Window
 from placewise.landing.store import LandingStore, SliceManifest
 from placewise.warehouse.rows import (

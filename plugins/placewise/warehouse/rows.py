@@ -21,14 +21,10 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from placewise.api.catalog import ReportSpec, get_report
-from placewise.api.contract import (
-    RANGE_TIMEZONE_LOCAL,
-    ResultShapeError,
-    iter_records,
-    parse_statistics,
-    parse_timeseries,
-)
+from placewise.api.contract import RANGE_TIMEZONE_LOCAL
+from placewise.api.errors import ResultShapeError
 from placewise.extract.windows import Window
+from placewise.formats.results import iter_records, parse_statistics, parse_timeseries
 
 CLUB_LABEL_KEY = "loyalty_club_id"
 
