@@ -527,6 +527,15 @@ def test_members_family_series_of_a_club_outside_the_request_are_refused():
         rows(timeseries_rows, context, payload)
 
 
+def test_a_non_integer_club_of_a_members_family_series_is_refused_by_its_key():
+    payload = local_ts(
+        [{"label": {"community_id": "1001", "type": "in"}, "timezone": "UTC", "values": [1]}]
+    )
+    context = ctx("member_balance", clubs=(1001, 1002), multi=True)
+    with pytest.raises(BadPayloadError, match="series 0: community_id '1001' is not an integer"):
+        rows(timeseries_rows, context, payload)
+
+
 def test_a_members_family_key_is_no_club_in_a_report_whose_club_field_is_loyalty_club_id():
     series = [{"label": {"community_id": 1001, "event_type": "new"}, "value": 1}]
     payload = stats_body(

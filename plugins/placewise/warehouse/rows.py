@@ -252,10 +252,12 @@ class _ContentRules:
         A series names its club under the contract's club label key (``loyalty_club_id``) or, in
         the members family, under the report's club field (``ReportSpec.club_field``).
         """
-        raw = label.get(KEY_CLUB_LABEL)
-        if raw is None:
-            raw = label.get(self._club_field)
-        club = self.club(raw, KEY_CLUB_LABEL, "series", index)
+        key = KEY_CLUB_LABEL
+        raw = label.get(key)
+        if raw is None and self._club_field in label:
+            key = self._club_field
+            raw = label[key]
+        club = self.club(raw, key, "series", index)
         self.note_enums(label)
         return club
 
