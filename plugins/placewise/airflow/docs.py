@@ -57,3 +57,8 @@ everything landed). Each landed body is checked against its sha256 before it is 
 )
 
 SUMMARY_TASK_DOC = "Collects every club's and the tenants' outcome; fails naming each failed slice."
+
+MIGRATE_TASK_DOC = (
+    "Create or update the warehouse's schemas and tables (`placewise migrate`; idempotent), so "
+    "every later task finds them."
+)
