@@ -57,7 +57,8 @@ def dbt_executable() -> str:
 
 def ensure_manifest(project_dir: Path) -> Path:
     """Create the manifest with ``dbt parse`` (install-time step, never called at parse time)."""
-    # dbt parse does not connect; the profile's env vars only need to resolve.
+    # dbt parse does not connect; the profile's env vars only need to resolve. The child gets
+    # this process's environment as is (PATH, the venv); no setting is read from it here.
     env = {
         "PLACEWISE_PG_DBNAME": "warehouse",
         **os.environ,
