@@ -56,7 +56,7 @@ from placewise.local.embedded_postgres import EmbeddedPostgres, drop_database, e
 from placewise.local.processes import running_simulator
 from placewise.warehouse.load import LINEAGE_COLUMNS, CopyText, context_of, load_manifest
 from placewise.warehouse.rows import COLUMNS, ROW_BUILDERS, PayloadStats
-from placewise.warehouse.schema import OPS_SCHEMA, RAW_SCHEMA, connect
+from placewise.warehouse.schema import OPS_SCHEMA, RAW_SCHEMA, connect, migrate_warehouse
 from psycopg.copy import Copy, FileWriter
 
 SIMULATOR_NOW = "2026-11-28T06:00:00+00:00"
@@ -499,8 +499,7 @@ def main() -> int:
         workdir = Path(tmp)
         store = LandingStore(workdir / "landing")
         with warehouse(workdir) as url:
-            with connect(url):
-                pass  # creates the schemas and tables
+            migrate_warehouse(url)
             plan: dict[int, list[tuple[str, SliceSpec]]] = {}
             for name, spec, clubs in (
                 ("records", records_spec(), args.records_clubs // 10),

@@ -22,7 +22,7 @@ from placewise.extract.plan import SliceSpec
 from placewise.extract.windows import Window
 from placewise.landing.store import LandedPart, LandingStore, SliceManifest, utc_now_iso
 from placewise.warehouse.load import CopyText, QuarantinedError, load_manifest
-from placewise.warehouse.schema import connect
+from placewise.warehouse.schema import connect, migrate_warehouse
 from psycopg.copy import Copy, FileWriter
 
 pytestmark = pytest.mark.integration
@@ -79,6 +79,7 @@ def table_snapshot(conn: psycopg.Connection, table: str) -> list[tuple]:
 
 @pytest.fixture
 def db(fresh_database: str):
+    migrate_warehouse(fresh_database)
     with connect(fresh_database) as conn:
         yield fresh_database, conn
 

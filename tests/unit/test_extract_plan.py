@@ -136,11 +136,12 @@ def test_plan_club_report_outside_the_defaults_is_planned_without_aggregation():
 
 
 def test_plan_club_follows_a_registry_club_report_subset():
-    from placewise.airflow.tasks import plan_for_club
     from placewise.config import PipelineSettings
+    from placewise.registry import Club
+    from placewise.service import plan_for_club
 
     settings = PipelineSettings.from_env({})
-    club = {"id": 1004, "name": "Small", "reports": ["sendings_stats", "sendings"]}
+    club = Club(1004, "Small", reports=("sendings_stats", "sendings"))
     slices = plan_for_club(club, FIRST, FIRST, settings)
     assert {s.report for s in slices} == {"sendings_stats", "sendings"}
     only = plan_for_club(club, FIRST, FIRST, settings, reports=["sendings", "member_balance"])

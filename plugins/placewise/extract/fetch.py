@@ -24,7 +24,13 @@ from placewise.api.contract import MAX_PAGE_LIMIT, MAX_QUERY_DATA_POINTS, Endpoi
 from placewise.extract.plan import SliceSpec
 from placewise.extract.windows import halve
 from placewise.formats.results import iter_records, parse_statistics, parse_timeseries
-from placewise.landing.store import LandedPart, LandingStore, SliceManifest, utc_now_iso
+from placewise.landing.store import (
+    LandedPart,
+    LandingStore,
+    ManifestStatus,
+    SliceManifest,
+    utc_now_iso,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +56,7 @@ def _manifest(
     acc: _Accumulator,
     started: float,
     fetched_at: str,
-    status: str = "landed",
+    status: ManifestStatus = ManifestStatus.LANDED,
 ) -> SliceManifest:
     return SliceManifest(
         slice_key=spec.slice_key,
@@ -111,7 +117,9 @@ def fetch_slice(
     acc = _Accumulator()
     result_type = spec.result_type
 
-    def finish(parts: list[LandedPart], status: str = "landed") -> SliceManifest:
+    def finish(
+        parts: list[LandedPart], status: ManifestStatus = ManifestStatus.LANDED
+    ) -> SliceManifest:
         manifest = _manifest(spec, parts, acc, started, fetched_at, status)
         store.write_manifest(manifest)
         if on_manifest is not None:
@@ -141,7 +149,7 @@ def fetch_slice(
     if _query_points(store, part, result_type) < MAX_QUERY_DATA_POINTS:
         return [finish([part])]
 
-    finish([part], status="capped")
+    finish([part], status=ManifestStatus.CAPPED)
     halves = halve(spec.window, spec.interval or "1d") if spec.window else None
     if result_type == "statistics" or halves is None:
         log.info(

@@ -33,7 +33,7 @@ from placewise.warehouse.rows import (
     PayloadStats,
     SliceContext,
 )
-from placewise.warehouse.schema import OPS_SCHEMA, RAW_SCHEMA
+from placewise.warehouse.schema import OPS_SCHEMA, RAW_SCHEMA, SliceStatus
 
 log = logging.getLogger(__name__)
 
@@ -338,7 +338,9 @@ def load_manifest(
                 "select pg_advisory_xact_lock(hashtext(%s))",
                 (f"{ctx.report}|{ctx.scope}|{ctx.aggregation}|{manifest.interval}",),
             )
-            slice_id, loaded_at = _insert_slice(conn, manifest, result_type, "loaded", run_id)
+            slice_id, loaded_at = _insert_slice(
+                conn, manifest, result_type, SliceStatus.LOADED, run_id
+            )
             _delete_previous(conn, ctx, result_type)
             _copy_rows(conn, store, manifest, ctx, result_type, slice_id, loaded_at, stats)
             if windowed:
@@ -425,7 +427,9 @@ def quarantine(
 ) -> int:
     """Record a rejected slice (status 'quarantined' + a quarantine row); the raw file stays."""
     with conn.transaction():
-        _insert_slice(conn, manifest, context_of(manifest).spec.result_type, "quarantined", run_id)
+        _insert_slice(
+            conn, manifest, context_of(manifest).spec.result_type, SliceStatus.QUARANTINED, run_id
+        )
         row = conn.execute(
             f"""
             insert into {OPS_SCHEMA}.quarantine
