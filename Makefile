@@ -13,7 +13,7 @@ export DO_NOT_TRACK := 1
 export AIRFLOW_HOME ?= $(CURDIR)/.demo/airflow
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test test-fast lint format bench airflow up down clean
+.PHONY: help venv demo test lint format bench airflow up down clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
