@@ -10,10 +10,10 @@ ENV AIRFLOW_HOME=/opt/airflow \
     DBT_PROFILES_DIR=/opt/airflow/dbt_project \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# Dependencies first, so code changes reuse this layer. Naming apache-airflow again keeps pip
-# from replacing the image's Airflow while it resolves the other pins.
+# Dependencies first, so code changes reuse this layer. requirements.txt is the full lock (it pins
+# apache-airflow==3.3.2 too), so the image runs the same versions as every other install.
 COPY --chown=airflow:0 requirements.txt /opt/airflow/requirements.txt
-RUN pip install --no-cache-dir "apache-airflow==3.3.2" -r /opt/airflow/requirements.txt
+RUN pip install --no-cache-dir -r /opt/airflow/requirements.txt
 
 COPY --chown=airflow:0 pyproject.toml README.md /opt/airflow/
 COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/
