@@ -33,13 +33,10 @@ RUN pip install --no-cache-dir --no-deps -e /opt/airflow
 RUN [ -f /opt/airflow/plugins/.airflowignore ] \
  || printf 'placewise/\n' > /opt/airflow/plugins/.airflowignore
 
-# dbt packages are fetched at build time so workers never download at run time; the landing
-# directory exists in the image so a fresh `landing` volume starts owned by the airflow user.
-# Group 0 gets write access because compose may run the containers as any AIRFLOW_UID in group 0.
-RUN if [ -f /opt/airflow/dbt_project/packages.yml ] || [ -f /opt/airflow/dbt_project/dependencies.yml ]; then \
-        dbt deps --project-dir /opt/airflow/dbt_project; \
-    fi \
- && mkdir -p /opt/airflow/landing /opt/airflow/auth \
+# The landing directory exists in the image so a fresh `landing` volume starts owned by the
+# airflow user. Group 0 gets write access because compose may run the containers as any
+# AIRFLOW_UID in group 0.
+RUN mkdir -p /opt/airflow/landing /opt/airflow/auth \
  && chmod -R g+rwX /opt/airflow/dbt_project /opt/airflow/landing /opt/airflow/auth
 
 WORKDIR /opt/airflow
