@@ -33,6 +33,12 @@ RUN pip install --no-cache-dir --no-deps -e /opt/airflow
 RUN [ -f /opt/airflow/plugins/.airflowignore ] \
  || printf 'placewise/\n' > /opt/airflow/plugins/.airflowignore
 
+# Cosmos renders the dbt task groups from dbt_project/target/manifest.json, which .dockerignore
+# keeps out of the build context: without this step no DAG imports in the image. `dbt parse`
+# does not connect to a database. tests/unit/test_image_layout.py runs this line on a copy of
+# the image's files.
+RUN PLACEWISE_DBT_PROJECT_DIR=/opt/airflow/dbt_project python -m placewise.airflow.dbt
+
 # The landing directory exists in the image so a fresh `landing` volume starts owned by the
 # airflow user. Group 0 gets write access because compose may run the containers as any
 # AIRFLOW_UID in group 0.
