@@ -10,7 +10,7 @@ every slice the same way (bad token, missing permit, malformed headers) stop the
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -214,7 +214,6 @@ def replay(
     store: LandingStore,
     conninfo: str,
     run_id: str | None = None,
-    on_loaded: Callable[[SliceManifest], None] | None = None,
 ) -> SyncSummary:
     """Reload landed slices into the warehouse without calling the API.
 
@@ -253,6 +252,4 @@ def replay(
                 summary.outcomes.append(
                     SliceOutcome(manifest.slice_key, description, OutcomeStatus.LOADED, result.rows)
                 )
-            if on_loaded is not None:
-                on_loaded(manifest)
     return summary

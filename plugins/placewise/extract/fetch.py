@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from placewise.api.client import ApiCall, CallResult, PlacewiseClient
@@ -103,8 +102,6 @@ def fetch_slice(
     client: PlacewiseClient,
     store: LandingStore,
     spec: SliceSpec,
-    *,
-    on_manifest: Callable[[SliceManifest], None] | None = None,
 ) -> list[SliceManifest]:
     """Fetch ``spec`` and land it; return the manifests of the slice(s) that hold its data.
 
@@ -122,8 +119,6 @@ def fetch_slice(
     ) -> SliceManifest:
         manifest = _manifest(spec, parts, acc, started, fetched_at, status)
         store.write_manifest(manifest)
-        if on_manifest is not None:
-            on_manifest(manifest)
         return manifest
 
     if spec.endpoint is not Endpoint.QUERY:
@@ -157,9 +152,7 @@ def fetch_slice(
             spec.description,
             MAX_QUERY_DATA_POINTS,
         )
-        return fetch_slice(
-            client, store, spec.with_endpoint(Endpoint.EXPORT), on_manifest=on_manifest
-        )
+        return fetch_slice(client, store, spec.with_endpoint(Endpoint.EXPORT))
     log.info(
         "%s: query answer hit the %s-point cap; splitting the window",
         spec.description,
@@ -167,7 +160,5 @@ def fetch_slice(
     )
     manifests: list[SliceManifest] = []
     for piece in halves:
-        manifests.extend(
-            fetch_slice(client, store, spec.with_window(piece), on_manifest=on_manifest)
-        )
+        manifests.extend(fetch_slice(client, store, spec.with_window(piece)))
     return manifests
