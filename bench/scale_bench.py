@@ -190,6 +190,7 @@ def run_history(
     backfill_first = backfill_last - timedelta(days=days - 1)
     sim_args = ["--clubs", str(args.clubs), "--history-days", str(days + 30), *FAST_RATE]
     backfill_now = (NIGHTLY_NOW - timedelta(days=1)).isoformat()
+    timed([*cli, "migrate"], env, work / "migrate.log")
     with running_simulator([*sim_args, "--now", backfill_now]) as sim:
         env["PLACEWISE_API_URL"] = sim.url
         first = backfill_first

@@ -152,6 +152,7 @@ def test_bi_role_reads_marts_and_audit_but_cannot_write_or_read_raw(
             "select * from placewise_raw.sendings_stats limit 1",
             "select * from placewise_ops.slices limit 1",
             "select * from placewise_staging.stg_placewise__sendings_stats limit 1",
+            "create temp table bi_scratch (x integer)",
         ]
         for statement in forbidden:
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -427,7 +428,13 @@ def test_data_tests_look_at_the_recently_loaded_days_unless_told_to_test_all(
 def test_sqlfluff_lint_passes_on_the_dbt_project() -> None:
     sqlfluff = Path(sys.executable).with_name("sqlfluff")
     result = subprocess.run(
-        [str(sqlfluff), "lint", str(DBT_PROJECT / "models"), str(DBT_PROJECT / "tests")],
+        [
+            str(sqlfluff),
+            "lint",
+            str(DBT_PROJECT / "models"),
+            str(DBT_PROJECT / "tests"),
+            str(DBT_PROJECT / "analyses"),
+        ],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

@@ -23,7 +23,7 @@ from placewise.extract.windows import Window
 from placewise.landing.store import LandedPart, LandingStore, SliceManifest, utc_now_iso
 from placewise.warehouse.load import QuarantinedError, already_loaded, load_manifest
 from placewise.warehouse.maintenance import analyze_changed
-from placewise.warehouse.schema import connect
+from placewise.warehouse.schema import connect, migrate
 from psycopg import sql
 
 pytestmark = pytest.mark.integration
@@ -261,6 +261,7 @@ def sendings_body(club: int) -> bytes:
 @pytest.fixture(scope="module")
 def year_warehouse(module_database: str) -> str:
     with connect(module_database) as conn:
+        migrate(conn)
         with conn.transaction():
             fill_a_year(conn)
         analyze_changed(conn)

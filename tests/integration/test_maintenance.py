@@ -18,7 +18,7 @@ from placewise.extract.plan import plan_club
 from placewise.landing.store import LandingStore
 from placewise.sync import replay, select_manifests, sync_slices
 from placewise.warehouse.maintenance import analyze_changed, changed_tables
-from placewise.warehouse.schema import connect
+from placewise.warehouse.schema import connect, migrate, migrate_warehouse
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +40,8 @@ def table_stats(conn: psycopg.Connection, table: str) -> tuple[float, int, bool]
 
 def test_analyze_changed_analyses_exactly_the_tables_that_were_written(fresh_database):
     with connect(fresh_database) as conn:
-        assert analyze_changed(conn) == []
+        migrate(conn)
+        assert analyze_changed(conn) == []  # freshly created, empty: nothing to analyse
         conn.execute(
             """
             insert into placewise_ops.loaded_partitions (scope, loyalty_club_id, report,
@@ -66,7 +67,7 @@ def test_analyze_changed_analyses_exactly_the_tables_that_were_written(fresh_dat
 
 def test_analyze_changed_refuses_to_run_inside_an_open_transaction(fresh_database):
     with connect(fresh_database) as conn, conn.transaction():
-        conn.execute("select 1")
+        migrate(conn)
         with pytest.raises(RuntimeError, match="outside a transaction"):
             analyze_changed(conn)
 
@@ -75,6 +76,7 @@ def test_a_sync_and_a_replay_leave_fresh_statistics_on_what_they_loaded(
     simulator, module_database, database_factory, tmp_path
 ):
     landing = LandingStore(tmp_path / "landing")
+    migrate_warehouse(module_database)
     specs = plan_club(
         1001,
         date(2026, 11, 1),
@@ -88,6 +90,7 @@ def test_a_sync_and_a_replay_leave_fresh_statistics_on_what_they_loaded(
     assert summary.failures == [] and summary.count("loaded") == len(specs)
 
     replayed = database_factory("pw_test")
+    migrate_warehouse(replayed)
     replay_summary = replay(select_manifests(landing), store=landing, conninfo=replayed)
     assert replay_summary.failures == []
 
