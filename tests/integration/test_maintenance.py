@@ -65,6 +65,35 @@ def test_analyze_changed_analyses_exactly_the_tables_that_were_written(fresh_dat
         assert analyze_changed(conn) == []  # nothing changed since: one catalog query
 
 
+def test_a_few_changed_rows_of_a_long_history_do_not_trigger_a_full_analyse(fresh_database):
+    partitions = """
+        insert into placewise_ops.loaded_partitions (scope, loyalty_club_id, report,
+            aggregation, interval, partition_date, slice_id, loaded_at)
+        select 'club:' || c, c, 'sendings_stats', 'none', 'statistics', d, c * 1000 + n, now()
+        from generate_series(%s::bigint, %s::bigint) as c,
+             generate_series(date '2025-12-01', date '2026-11-30', interval '1 day')
+                 with ordinality as days(d, n)
+    """
+    with connect(fresh_database) as conn:
+        migrate(conn)
+        conn.execute(partitions, (1001, 1010))  # 3650 rows
+        conn.commit()
+        assert analyze_changed(conn) == ["placewise_ops.loaded_partitions"]
+        # A nightly's worth: 8 days of one club, far below 50 + 10% of 3650 rows.
+        conn.execute(
+            "update placewise_ops.loaded_partitions set slice_id = slice_id + 1"
+            " where loyalty_club_id = 1001 and partition_date >= date '2026-11-23'"
+        )
+        conn.commit()
+        assert changed_tables(conn) == []
+        # A backfill's worth: a new club's year is 10% of the table, plus more than 50 rows.
+        conn.execute(partitions, (1011, 1012))
+        conn.commit()
+        assert analyze_changed(conn) == ["placewise_ops.loaded_partitions"]
+        reltuples, modified, _ = table_stats(conn, "placewise_ops.loaded_partitions")
+        assert reltuples == 4380 and modified == 0
+
+
 def test_analyze_changed_refuses_to_run_inside_an_open_transaction(fresh_database):
     with connect(fresh_database) as conn, conn.transaction():
         migrate(conn)

@@ -5,9 +5,11 @@ slower than a backfill), the raw and ops tables grow by orders of magnitude with
 statistics, and the join of ``placewise_ops.loaded_partitions`` with a raw table that dbt's
 incremental facts run turns into a nested loop over the whole history. Every sync and replay
 therefore ends with :func:`analyze_changed`: it analyses exactly the tables in ``placewise_raw``
-and ``placewise_ops`` that were modified since their last analyse (PostgreSQL's own counter,
-``pg_stat_user_tables.n_mod_since_analyze``), so a run that changed nothing costs one catalog
-query, and one that changed a table leaves it with statistics as fresh as its rows.
+and ``placewise_ops`` whose statistics went stale since their last analyse (PostgreSQL's own
+counter, ``pg_stat_user_tables.n_mod_since_analyze``, measured against autovacuum's default rule:
+at least 50 rows plus 10% of the table changed), so a run that changed nothing costs one catalog
+query, a backfill leaves every table it grew with fresh statistics, and a nightly that touched a
+few partitions of a long history does not re-read the whole table every night.
 """
 
 from __future__ import annotations
@@ -24,14 +26,19 @@ log = logging.getLogger(__name__)
 
 #: The schemas the loader writes to (dbt analyses nothing of its own here).
 PIPELINE_SCHEMAS: tuple[str, ...] = (RAW_SCHEMA, OPS_SCHEMA)
+#: A table's statistics are stale once this many rows plus STALE_FRACTION of its rows changed
+#: (PostgreSQL's autovacuum_analyze_threshold / autovacuum_analyze_scale_factor defaults).
+STALE_ROWS = 50
+STALE_FRACTION = 0.1
 
 
 def changed_tables(
     conn: psycopg.Connection, schemas: Iterable[str] = PIPELINE_SCHEMAS
 ) -> list[tuple[str, str]]:
-    """(schema, table) of every table in ``schemas`` modified since it was last analysed.
+    """(schema, table) of every table in ``schemas`` whose statistics are stale.
 
-    A table that holds rows but was never analysed counts as changed too. The statistics
+    Stale: more than ``STALE_ROWS`` + ``STALE_FRACTION`` x its rows were modified since the last
+    analyse; a table that holds rows but was never analysed is stale too. The statistics
     counters of this connection's own writes reach the shared counters only when the backend
     is idle, so they are flushed first (``pg_stat_force_next_flush``).
     """
@@ -52,11 +59,13 @@ def changed_tables(
             from pg_stat_user_tables as s
             join pg_class as c on c.oid = s.relid
             where s.schemaname = any(%s)
-              and (s.n_mod_since_analyze > 0
-                   or (c.reltuples < 0 and pg_relation_size(c.oid) > 0))
+              and ((c.reltuples >= 0
+                    and s.n_mod_since_analyze > %s + %s * c.reltuples)
+                   or (c.reltuples < 0
+                       and (s.n_mod_since_analyze > 0 or pg_relation_size(c.oid) > 0)))
             order by s.schemaname, s.relname
             """,
-            (wanted,),
+            (wanted, STALE_ROWS, STALE_FRACTION),
         ).fetchall()
     finally:
         conn.autocommit = was_autocommit
@@ -66,7 +75,7 @@ def changed_tables(
 def analyze_changed(
     conn: psycopg.Connection, schemas: Iterable[str] = PIPELINE_SCHEMAS
 ) -> list[str]:
-    """ANALYZE every raw/ops table changed since its last analyse; return their names.
+    """ANALYZE every raw/ops table whose statistics went stale; return their names.
 
     Call it once at the end of a run that loaded anything (sync, replay, backfill) on a
     connection outside a transaction. Cheap when nothing changed; safe to run concurrently
