@@ -53,6 +53,7 @@ class PipelineSettings:
     backfill_token_reserve: int = 20
     rate_capacity: int = 60
     rate_refill_per_s: float = 6.0
+    dbt_execution: str = "watcher"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PipelineSettings:
@@ -63,6 +64,11 @@ class PipelineSettings:
         rate_capacity = _int(env, "PLACEWISE_RATE_CAPACITY", 60)
         if rate_capacity == 0:
             raise ValueError("PLACEWISE_RATE_CAPACITY must be positive, got 0")
+        dbt_execution = env.get("PLACEWISE_DBT_EXECUTION") or "watcher"
+        if dbt_execution not in ("watcher", "local"):
+            raise ValueError(
+                f"PLACEWISE_DBT_EXECUTION must be 'watcher' or 'local', got {dbt_execution!r}"
+            )
         return cls(
             landing_root=env.get("PLACEWISE_LANDING_ROOT", str(REPO_ROOT / ".demo" / "landing")),
             clubs_file=Path(
@@ -76,4 +82,5 @@ class PipelineSettings:
             backfill_token_reserve=_int(env, "PLACEWISE_BACKFILL_TOKEN_RESERVE", 20),
             rate_capacity=rate_capacity,
             rate_refill_per_s=_float(env, "PLACEWISE_RATE_REFILL_PER_S", 6.0),
+            dbt_execution=dbt_execution,
         )
