@@ -35,6 +35,15 @@ RECON_TABLE = f"{AUDIT}.recon_sendings_stats_totals"
 DEFAULT_RUNS = 10
 DEFAULT_DAYS = 60
 
+#: A quarantine entry ``q`` is open while no slice with its key was loaded after it.
+OPEN_QUARANTINE = f"""not exists (
+    select 1 from {OPS}.slices as s
+    where
+        s.slice_key = q.slice_key
+        and s.status in ('loaded', 'superseded')
+        and s.loaded_at > q.quarantined_at
+)"""
+
 CLUBS_SQL = f"""
 with club_slices as (
     select split_part(scope, ':', 2)::bigint as loyalty_club_id, *
@@ -80,10 +89,7 @@ last_run as (
 quarantined as (
     select split_part(q.scope, ':', 2)::bigint as loyalty_club_id, count(*)::integer as open
     from {OPS}.quarantine as q
-    where q.scope like 'club:%%' and not exists (
-        select 1 from {OPS}.slices as s
-        where s.slice_key = q.slice_key and s.loaded_at > q.quarantined_at
-    )
+    where q.scope like 'club:%%' and {OPEN_QUARANTINE}
     group by 1
 ),
 club_ids as (
@@ -145,10 +151,7 @@ select
     q.run_id,
     array_to_string(q.landed_paths, ' ') as landed_paths
 from {OPS}.quarantine as q
-where not exists (
-    select 1 from {OPS}.slices as s
-    where s.slice_key = q.slice_key and s.loaded_at > q.quarantined_at
-)
+where {OPEN_QUARANTINE}
 order by q.quarantined_at desc, q.quarantine_id desc
 """
 
