@@ -53,7 +53,7 @@ class ProgressReporter:
 
     def __init__(
         self,
-        total: int,
+        total: int = 0,
         *,
         label: str,
         write: Callable[[str], None],
@@ -61,17 +61,21 @@ class ProgressReporter:
         every: int = DEFAULT_EVERY,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if total < 0:
-            raise ValueError(f"total must not be negative, got {total}")
         if every <= 0:
             raise ValueError(f"every must be positive, got {every}")
-        self.total = total
         self.label = label
         self.every = every
         self.bar = bar
         self._write = write
         self._clock = clock
-        self._started = clock()
+        self.start(total)
+
+    def start(self, total: int) -> None:
+        """Begin counting a run of ``total`` slices (the clock of the ETA starts now)."""
+        if total < 0:
+            raise ValueError(f"total must not be negative, got {total}")
+        self.total = total
+        self._started = self._clock()
         self.done = 0
         self.tokens = 0
         self.rows = 0
@@ -84,7 +88,7 @@ class ProgressReporter:
     def for_stream(
         cls,
         stream: TextIO,
-        total: int,
+        total: int = 0,
         *,
         label: str,
         every: int = DEFAULT_EVERY,
@@ -104,7 +108,7 @@ class ProgressReporter:
     def for_log(
         cls,
         log: Callable[[str], None],
-        total: int,
+        total: int = 0,
         *,
         label: str,
         every: int = DEFAULT_EVERY,
@@ -126,6 +130,15 @@ class ProgressReporter:
             self._write("\r" + self.bar_text() + CLEAR_TO_END)
         elif self.done % self.every == 0 and self.done < self.total:
             self._write(self.line())
+
+    def interrupt(self) -> None:
+        """The run stopped on an error: end a drawn bar's line so the error reads on its own;
+        in line mode say nothing (the error is the last word). Idempotent with ``finish``."""
+        if self._finished:
+            return
+        self._finished = True
+        if self.bar and self.done:
+            self._write("\n")
 
     def finish(self) -> None:
         """The last report: ends the bar's line, or writes the final plain line. Idempotent."""
