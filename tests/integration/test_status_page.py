@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 import pytest
+from placewise import service
 from placewise.api.client import PlacewiseClient
 from placewise.api.pacing import InMemoryPacer
 from placewise.api.settings import ApiSettings
@@ -92,6 +93,7 @@ def quarantine_a_tampered_copy(url: str, store: LandingStore) -> SliceManifest:
 @pytest.fixture(scope="module")
 def warehouse(simulator, module_database, tmp_path_factory) -> str:
     store = LandingStore(tmp_path_factory.mktemp("landing"))
+    service.migrate(module_database)
     specs = [s for club in CLUBS for s in plan_club(club, FIRST, LAST)]
     specs += plan_tenants(list(CLUBS), FIRST, LAST)
     settings = ApiSettings(base_url=simulator.url, token="dev-token")
@@ -315,3 +317,63 @@ def test_read_status_refuses_a_warehouse_that_was_never_migrated(fresh_database)
 
     with pytest.raises(WarehouseNotReadyError, match="placewise migrate"):
         read_status(fresh_database)
+
+
+def test_placewise_status_prints_every_section_as_a_table(warehouse, monkeypatch, capsys):
+    from placewise.cli import main
+
+    monkeypatch.setenv("WAREHOUSE_URL", warehouse)
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    titles = [line for line in out.splitlines() if line.startswith("== ")]
+    assert titles == [
+        "== Clubs ==",
+        "== Recent runs ==",
+        "== Reconciliation by day ==",
+        "== Open quarantine entries ==",
+    ]
+    clubs = out.split("== Clubs ==")[1].split("== Recent runs ==")[0].splitlines()
+    expected = expected_clubs(warehouse)
+    for club in (1001, 1003):
+        (row,) = [line for line in clubs if line.split()[:2] == [str(club), CLUBS[club]]]
+        values = expected[club]
+        for value in (values["last loaded day"], values["rows"], values["tokens"], RUN_ID):
+            assert value in row.split(), (value, row)
+    recon = out.split("== Reconciliation by day ==")[1].split("== Open")[0].splitlines()
+    for day, (compared, match) in expected_reconciliation(warehouse).items():
+        (row,) = [line for line in recon if line.split()[:1] == [day]]
+        assert row.split()[:5] == [day, "match", row.split()[2], compared, match]
+    quarantine = out.split("== Open quarantine entries ==")[1]
+    assert "club:1002" in quarantine and "negative count" in quarantine
+
+
+def test_placewise_status_html_writes_the_page_the_plugin_serves(
+    warehouse, monkeypatch, capsys, tmp_path
+):
+    from placewise.cli import main
+
+    monkeypatch.setenv("WAREHOUSE_URL", warehouse)
+    target = tmp_path / "status.html"
+    assert main(["status", "--html", str(target)]) == 0
+    assert capsys.readouterr().out.startswith(f"wrote {target} (")
+    assert_page_shows_the_warehouse(target.read_text(), warehouse)
+    # Self-contained: no script and nothing fetched from elsewhere.
+    text = target.read_text()
+    assert "<script" not in text and "http://" not in text and "https://" not in text
+
+
+def test_placewise_status_errors_are_one_line(fresh_database, monkeypatch, capsys, tmp_path):
+    from placewise.cli import main
+
+    monkeypatch.delenv("WAREHOUSE_URL", raising=False)
+    assert main(["status"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "placewise status: error: WAREHOUSE_URL is not set "
+        "(e.g. postgresql://user:password@host:5432/warehouse)"
+    )
+    monkeypatch.setenv("WAREHOUSE_URL", fresh_database)
+    assert main(["status"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("placewise status: error: the warehouse ") and "placewise migrate" in err
+    assert main(["status", "--runs", "0"]) == 2
+    assert "bad count '0'" in capsys.readouterr().err
