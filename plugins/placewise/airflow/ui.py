@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.plugins_manager import AirflowPlugin
 from placewise.airflow.connections import WAREHOUSE_CONN_ID, conninfo_from_connection
+from placewise.status import UI_ROUTE
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -30,8 +31,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Where the app is mounted on the api-server, and the UI route that frames it.
-URL_PREFIX = "/placewise"
-URL_ROUTE = "placewise"
+URL_PREFIX = f"/{UI_ROUTE}"
+URL_ROUTE = UI_ROUTE
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]

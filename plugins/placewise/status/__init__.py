@@ -5,3 +5,7 @@ pandas DataFrames, ``render`` turns them into one self-contained HTML page (the 
 page and ``placewise status --html``), ``text`` into terminal tables (``placewise status``).
 Nothing here imports Airflow.
 """
+
+#: Where the Airflow UI shows the page (the nav entry "Placewise"): ``/plugin/<UI_ROUTE>``, framing
+#: the app the plugin mounts on the api-server at ``/<UI_ROUTE>/``.
+UI_ROUTE = "placewise"
