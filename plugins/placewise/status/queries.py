@@ -107,7 +107,6 @@ select
     stalest.data_as_of,
     extract(epoch from now() - stalest.data_as_of) / 3600.0 as lag_hours,
     last_run.run_id as last_run,
-    last_run.run_at as last_run_at,
     last_run.slices as last_run_slices,
     last_run.rows as last_run_rows,
     last_run.tokens as last_run_tokens,

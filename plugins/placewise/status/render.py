@@ -25,6 +25,7 @@ table.status th, table.status td { padding: .3rem .6rem; border-bottom: 1px soli
 table.status td { font-variant-numeric: tabular-nums; }
 table.status th { background: #f5f7fa; }
 section#quarantine td:nth-child(7) { white-space: normal; max-width: 36rem; }
+section#runs td:nth-child(4) { white-space: normal; max-width: 18rem; }
 div.plots { display: flex; flex-wrap: wrap; gap: 1rem; }
 figure { margin: 0; }
 figcaption { font-size: .85rem; color: #52606d; }

@@ -99,7 +99,6 @@ def clubs_section(report: StatusReport) -> Section:
             "lag_hours": ("lag", fmt_hours),
             "data_as_of": ("data as of (API)", fmt_time),
             "last_run": ("last run", fmt_text),
-            "last_run_at": ("last run at", fmt_time),
             "last_run_slices": ("slices", fmt_int),
             "last_run_rows": ("rows", fmt_int),
             "last_run_tokens": ("tokens", fmt_int),
@@ -112,7 +111,8 @@ def clubs_section(report: StatusReport) -> Section:
         table,
         "No club is registered or loaded yet.",
         "Lag: age of the API's as-of of the club's stalest report. Rows and tokens: what the "
-        "club's last run recorded (unchanged re-fetches record nothing).",
+        "club's last run recorded (unchanged re-fetches record nothing); when each run ran is "
+        "under Recent runs.",
     )
 
 
