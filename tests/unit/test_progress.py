@@ -167,3 +167,34 @@ def test_bad_arguments_are_refused_with_the_value():
         ProgressReporter.for_log(print, 3, label="x", every=0)
     with pytest.raises(ValueError, match="total must not be negative, got -1"):
         ProgressReporter.for_log(print, -1, label="x")
+
+
+def test_an_interrupted_bar_ends_its_line_and_an_interrupted_log_says_nothing():
+    clock, terminal = FakeClock(), io.StringIO()
+    bar = ProgressReporter.for_stream(terminal, 5, label="sync", isatty=lambda: True, clock=clock)
+    feed(bar, clock, 2)
+    bar.interrupt()
+    bar.finish()  # already ended: nothing more
+    assert terminal.getvalue().endswith("\x1b[K\n") and terminal.getvalue().count("\n") == 1
+
+    lines: list[str] = []
+    log = ProgressReporter.for_log(lines.append, 5, label="sync", every=10, clock=clock)
+    feed(log, clock, 2)
+    log.interrupt()
+    log.finish()
+    assert lines == []
+
+
+def test_start_resets_the_counts_for_a_new_run():
+    clock, lines = FakeClock(), []
+    reporter = ProgressReporter.for_log(lines.append, label="replay", every=100, clock=clock)
+    reporter.start(2)
+    feed(reporter, clock, 2)
+    reporter.finish()
+    reporter.start(1)
+    feed(reporter, clock, 1, tokens=3, rows=1)
+    reporter.finish()
+    assert [line.split(";")[0] for line in lines] == [
+        "replay: 2/2 slices (100%), 20 tokens, 4 rows",
+        "replay: 1/1 slices (100%), 3 tokens, 1 rows",
+    ]
