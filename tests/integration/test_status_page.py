@@ -377,3 +377,23 @@ def test_placewise_status_errors_are_one_line(fresh_database, monkeypatch, capsy
     assert err.startswith("placewise status: error: the warehouse ") and "placewise migrate" in err
     assert main(["status", "--runs", "0"]) == 2
     assert "bad count '0'" in capsys.readouterr().err
+
+
+def test_the_trend_data_behind_the_plots_matches_the_warehouse(warehouse):
+    report = read_status(warehouse)
+    with psycopg.connect(warehouse) as conn:
+        night = conn.execute("select (now() at time zone 'UTC')::date").fetchone()[0]
+        tokens = dict(
+            conn.execute(
+                "select case when scope like 'club:%%' then 'club ' || split_part(scope, ':', 2) "
+                "else 'tenants' end, sum(tokens_spent) from placewise_ops.slices group by 1"
+            ).fetchall()
+        )
+    assert {(row.night, row.scope): row.tokens for row in report.tokens_per_night.itertuples()} == {
+        (night, scope): total for scope, total in tokens.items()
+    }
+    # Everything was loaded tonight; the newest loaded day of every club is LAST.
+    assert [
+        (row.club_id, row.night, row.newest_day, row.lag_days)
+        for row in report.lag_history.itertuples()
+    ] == [(club, night, LAST, (night - LAST).days) for club in sorted(CLUBS)]

@@ -179,19 +179,22 @@ with club_loads as (
         and loaded_at is not null
         and window_end is not null
 ),
-nights as (
-    select distinct club_id, night from club_loads
-    where night >= (select max(night) from club_loads) - %(days)s
+per_night as (
+    select club_id, night, max(last_day) as newest_that_night
+    from club_loads
+    group by 1, 2
+),
+running as (
+    -- The newest day loaded by the end of each night, whichever night loaded it.
+    select
+        club_id,
+        night,
+        max(newest_that_night) over (partition by club_id order by night) as newest_day
+    from per_night
 )
-select
-    nights.club_id,
-    nights.night,
-    max(club_loads.last_day) as newest_day,
-    nights.night - max(club_loads.last_day) as lag_days
-from nights
-inner join club_loads
-    on club_loads.club_id = nights.club_id and club_loads.night <= nights.night
-group by 1, 2
+select club_id, night, newest_day, night - newest_day as lag_days
+from running
+where night >= (select max(night) from per_night) - %(days)s
 order by 1, 2
 """
 
