@@ -15,7 +15,7 @@ export AIRFLOW__OPENLINEAGE__NAMESPACE ?= placewise-warehouse
 export AIRFLOW_HOME ?= $(CURDIR)/.demo/airflow
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lock demo test lint format bench airflow docs up down clean
+.PHONY: help venv lock demo test lint format bench bench-scale airflow docs up down clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -73,6 +73,9 @@ format: $(STAMP) ## Apply ruff formatting and fixes
 
 bench: $(STAMP) ## Benchmarks (ratios against a baseline measured in the same run)
 	$(BIN)/python bench/load_bench.py
+
+bench-scale: $(STAMP) ## Nightly cost with 365 vs 15 days of history (ARGS="--clubs 3 --days 60" for a quick run)
+	$(BIN)/python bench/scale_bench.py $(ARGS)
 
 airflow: $(STAMP) $(MANIFEST) ## Airflow standalone on the embedded stack (Ctrl-C stops everything it started)
 	$(BIN)/python -m placewise.local.airflow_standalone
