@@ -9,6 +9,8 @@ DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o \( -n
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export DO_NOT_TRACK := 1
+# Cosmos reads the OpenLineage namespace on import and warns when it is not configured.
+export AIRFLOW__OPENLINEAGE__NAMESPACE ?= placewise-warehouse
 # Airflow writes config and logs under AIRFLOW_HOME on import; keep them inside the checkout.
 export AIRFLOW_HOME ?= $(CURDIR)/.demo/airflow
 

@@ -92,6 +92,7 @@ class PipelineSettings:
     task_retries: int = 2
     nightly_cron: str = DEFAULT_NIGHTLY_CRON
     dbt_execution: str = "watcher"
+    progress_every: int = 25
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PipelineSettings:
@@ -123,4 +124,5 @@ class PipelineSettings:
             task_retries=_int(env, "PLACEWISE_TASK_RETRIES", 2),
             nightly_cron=_cron(env, "PLACEWISE_NIGHTLY_CRON", DEFAULT_NIGHTLY_CRON),
             dbt_execution=dbt_execution,
+            progress_every=_int(env, "PLACEWISE_PROGRESS_EVERY", 25, positive=True),
         )

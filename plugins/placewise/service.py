@@ -12,9 +12,10 @@ fails with ``WarehouseNotMigratedError``, whose message says to run ``placewise 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TypedDict
@@ -25,6 +26,7 @@ from placewise.api.settings import ApiSettings
 from placewise.config import PipelineSettings
 from placewise.extract.plan import SliceSpec, plan_club, plan_tenants, total_cost
 from placewise.landing.store import LandingStore
+from placewise.progress import ProgressReporter
 from placewise.registry import Club, enabled_clubs, load_registry
 from placewise.sync import SyncSummary, replay, select_manifests, sync_slices
 from placewise.warehouse.schema import OPS_SCHEMA, connect_migrated, migrate_warehouse
@@ -225,6 +227,21 @@ def build_client(
     return PlacewiseClient(api, pacer=pacer)
 
 
+@contextlib.contextmanager
+def _reporting(progress: ProgressReporter | None, total: int) -> Iterator[None]:
+    """Start ``progress`` for ``total`` slices; finish it, or interrupt it if the run raised."""
+    if progress is None:
+        yield
+        return
+    progress.start(total)
+    try:
+        yield
+    except BaseException:
+        progress.interrupt()
+        raise
+    progress.finish()
+
+
 def sync(
     specs: Sequence[SliceSpec],
     *,
@@ -234,10 +251,18 @@ def sync(
     run_id: str,
     skip_loaded: bool = False,
     reserve: int = 0,
+    progress: ProgressReporter | None = None,
 ) -> SyncSummary:
-    """Fetch -> land -> load planned slices with the shared pacer; return what happened."""
+    """Fetch -> land -> load planned slices with the shared pacer; return what happened.
+
+    ``progress`` is told the number of slices, then each slice's outcome, then that the run
+    finished (or was interrupted by a fatal error: a terminal's bar line is ended).
+    """
     store = LandingStore(settings.landing_root)
-    with build_client(settings, api, conninfo, reserve=reserve) as client:
+    with (
+        build_client(settings, api, conninfo, reserve=reserve) as client,
+        _reporting(progress, len(specs)),
+    ):
         summary = sync_slices(
             specs,
             client=client,
@@ -245,6 +270,7 @@ def sync(
             conninfo=conninfo,
             run_id=run_id,
             skip_loaded=skip_loaded,
+            on_outcome=progress,
         )
     log.info("%s", summary.text())
     return summary
@@ -259,6 +285,7 @@ def replay_landed(
     club_ids: Sequence[int] | None = None,
     first_day: date | None = None,
     last_day: date | None = None,
+    progress: ProgressReporter | None = None,
 ) -> SyncSummary:
     """Reload the newest landed version of every matching slice; no API call is made."""
     if first_day is not None and last_day is not None and last_day < first_day:
@@ -272,7 +299,10 @@ def replay_landed(
             f"nothing to replay in {settings.landing_root} for reports={list(reports or [])} "
             f"clubs={list(club_ids or [])} days={first_day or '...'}..{last_day or '...'}"
         )
-    summary = replay(manifests, store=store, conninfo=conninfo, run_id=run_id)
+    with _reporting(progress, len(manifests)):
+        summary = replay(
+            manifests, store=store, conninfo=conninfo, run_id=run_id, on_outcome=progress
+        )
     log.info("%s", summary.text())
     return summary
 

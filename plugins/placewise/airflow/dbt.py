@@ -114,6 +114,10 @@ def grant_bi_access(project_dir: Path) -> DbtRunOperationLocalOperator:
     )
 
 
+#: dbt resources the task group leaves out (Cosmos has no operator for them).
+UNRENDERED_NODES = ("resource_type:analysis", "resource_type:operation")
+
+
 def dbt_task_group(
     project_dir: Path, group_id: str = "dbt", execution: str | None = None, **kwargs: Any
 ) -> DbtTaskGroup:
@@ -148,6 +152,9 @@ def dbt_task_group(
             load_method=LoadMode.DBT_MANIFEST,
             test_behavior=TestBehavior.AFTER_ALL,
             emit_datasets=False,
+            # Analyses are compiled, never run, and the on-run-end hook runs with every dbt
+            # command: neither is a task, and Cosmos warns about each node it cannot convert.
+            exclude=list(UNRENDERED_NODES),
         ),
         operator_args={"install_deps": False},
         **kwargs,
