@@ -12,6 +12,7 @@ fails with ``WarehouseNotMigratedError``, whose message says to run ``placewise 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Iterable, Sequence
@@ -20,6 +21,7 @@ from datetime import date, timedelta
 from typing import TypedDict
 
 from placewise.api.client import PlacewiseClient
+from placewise.api.fairness import NIGHTLY
 from placewise.api.pacing import PostgresPacer
 from placewise.api.settings import ApiSettings
 from placewise.config import PipelineSettings
@@ -200,7 +202,7 @@ def estimate_backfill(
 
 
 def backfill_reserve(priority: str, settings: PipelineSettings) -> int:
-    """Tokens a backfill of ``priority`` leaves in the shared bucket for the nightly run."""
+    """Tokens a backfill of ``priority`` leaves in the shared bucket above the nightly floor."""
     if priority not in BACKFILL_RESERVE_LEVELS:
         raise ValueError(
             f"unknown backfill priority {priority!r}; "
@@ -209,20 +211,46 @@ def backfill_reserve(priority: str, settings: PipelineSettings) -> int:
     return BACKFILL_RESERVE_LEVELS[priority] * settings.backfill_token_reserve
 
 
+def token_floor(priority: str, settings: PipelineSettings) -> int:
+    """Tokens a sync of ``priority`` must leave in the shared bucket.
+
+    The nightly run leaves nothing. A backfill, even at ``high``, leaves the nightly floor
+    (``nightly_token_floor``) plus its priority's reserve, so a nightly run that starts while a
+    backfill runs finds that many tokens waiting.
+    """
+    if priority == NIGHTLY:
+        return 0
+    floor = settings.nightly_token_floor + backfill_reserve(priority, settings)
+    if floor >= settings.rate_capacity:
+        raise ValueError(
+            f"a {priority} backfill would leave {floor} tokens of a {settings.rate_capacity}-token "
+            "bucket: PLACEWISE_NIGHTLY_TOKEN_FLOOR plus the reserve must stay below "
+            "PLACEWISE_RATE_CAPACITY"
+        )
+    return floor
+
+
 # --- running --------------------------------------------------------------------------------------
 
 
-def build_client(
-    settings: PipelineSettings, api: ApiSettings, conninfo: str, *, reserve: int = 0
-) -> PlacewiseClient:
-    """An API client paced by the warehouse's shared token buckets."""
-    pacer = PostgresPacer(
+def build_pacer(
+    settings: PipelineSettings, conninfo: str, *, priority: str = NIGHTLY
+) -> PostgresPacer:
+    """The warehouse's shared token buckets, for a sync of ``priority`` (its line and floor)."""
+    return PostgresPacer(
         conninfo,
         capacity=settings.rate_capacity,
         refill_per_s=settings.rate_refill_per_s,
-        reserve=reserve,
+        reserve=token_floor(priority, settings),
+        priority=priority,
     )
-    return PlacewiseClient(api, pacer=pacer)
+
+
+def build_client(
+    settings: PipelineSettings, api: ApiSettings, conninfo: str, *, priority: str = NIGHTLY
+) -> PlacewiseClient:
+    """An API client paced by the warehouse's shared token buckets."""
+    return PlacewiseClient(api, pacer=build_pacer(settings, conninfo, priority=priority))
 
 
 def sync(
@@ -233,11 +261,16 @@ def sync(
     conninfo: str,
     run_id: str,
     skip_loaded: bool = False,
-    reserve: int = 0,
+    priority: str = NIGHTLY,
 ) -> SyncSummary:
-    """Fetch -> land -> load planned slices with the shared pacer; return what happened."""
+    """Fetch -> land -> load planned slices with the shared pacer; return what happened.
+
+    ``priority`` is the sync's place in the pacer's line: ``nightly`` for the scheduled run,
+    ``low``/``normal``/``high`` for a backfill (``token_floor`` says what each leaves).
+    """
     store = LandingStore(settings.landing_root)
-    with build_client(settings, api, conninfo, reserve=reserve) as client:
+    pacer = build_pacer(settings, conninfo, priority=priority)
+    with contextlib.closing(pacer), PlacewiseClient(api, pacer=pacer) as client:
         summary = sync_slices(
             specs,
             client=client,
