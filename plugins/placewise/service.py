@@ -216,18 +216,14 @@ def token_floor(priority: str, settings: PipelineSettings) -> int:
 
     The nightly run leaves nothing. A backfill, even at ``high``, leaves the nightly floor
     (``nightly_token_floor``) plus its priority's reserve, so a nightly run that starts while a
-    backfill runs finds that many tokens waiting.
+    backfill runs finds that many tokens waiting. The floor costs a backfill no throughput (it
+    still spends every token refilled), only its bursts; at most ``rate_capacity - 1``, which
+    means: only from a full bucket.
     """
     if priority == NIGHTLY:
         return 0
     floor = settings.nightly_token_floor + backfill_reserve(priority, settings)
-    if floor >= settings.rate_capacity:
-        raise ValueError(
-            f"a {priority} backfill would leave {floor} tokens of a {settings.rate_capacity}-token "
-            "bucket: PLACEWISE_NIGHTLY_TOKEN_FLOOR plus the reserve must stay below "
-            "PLACEWISE_RATE_CAPACITY"
-        )
-    return floor
+    return min(floor, settings.rate_capacity - 1)
 
 
 # --- running --------------------------------------------------------------------------------------

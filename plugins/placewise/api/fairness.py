@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 #: Share of the bucket each priority is served when several wait (relative weights).
-PRIORITY_WEIGHTS: dict[str, float] = {"nightly": 16.0, "high": 4.0, "normal": 2.0, "low": 1.0}
+PRIORITY_WEIGHTS: dict[str, float] = {"nightly": 32.0, "high": 4.0, "normal": 2.0, "low": 1.0}
 #: The priority of the scheduled nightly run; the others are a backfill's (``low`` .. ``high``).
 NIGHTLY = "nightly"
 #: Seconds a lease may be spent from after it was granted; unspent tokens then go back.

@@ -6,7 +6,7 @@ import uuid
 
 import psycopg
 import pytest
-from placewise.api.pacing import TABLE, PostgresPacer
+from placewise.api.pacing import APPLICATION_NAME, TABLE, PostgresPacer
 from placewise.warehouse.schema import WarehouseNotMigratedError, migrate_warehouse
 
 WAREHOUSE_URL = ""
@@ -101,6 +101,42 @@ def test_server_feedback_lowers_the_shared_view(bucket):
     assert 3 - 1e-6 <= tokens <= 3 + 2 * elapsed + 1e-6
     tokens, elapsed = _observed_then_read(pacer, bucket, remaining=None, retry_after_s=4)
     assert -8 - 1e-6 <= tokens <= -8 + 2 * elapsed + 1e-6
+
+
+def test_a_dropped_connection_is_reopened_transparently(bucket):
+    pacer = PostgresPacer(
+        WAREHOUSE_URL, capacity=10, refill_per_s=0.001, lease_up_to=0, sleep=refuse_to_wait
+    )
+    assert pacer.acquire(bucket, 3) == 0.0
+    with psycopg.connect(WAREHOUSE_URL, autocommit=True) as admin:
+        killed = admin.execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity"
+            " where application_name = %s and datname = current_database()",
+            (APPLICATION_NAME,),
+        ).fetchall()
+    assert (True,) in killed
+    assert pacer.acquire(bucket, 3) == 0.0
+    assert pacer.tokens(bucket) == pytest.approx(4, abs=0.05)
+
+
+def test_a_lease_is_spent_without_the_database_and_given_back_on_close(bucket):
+    holder = PostgresPacer(WAREHOUSE_URL, capacity=60, refill_per_s=0.001, sleep=refuse_to_wait)
+    other = PostgresPacer(WAREHOUSE_URL, capacity=60, refill_per_s=0.001, sleep=refuse_to_wait)
+    assert holder.acquire(bucket, 10) == 0.0
+    # 50 left, a lease of a quarter of the bucket (15) is out: the others see 35.
+    assert other.tokens(bucket) == pytest.approx(35, abs=0.05)
+    with psycopg.connect(WAREHOUSE_URL, autocommit=True) as admin:
+        admin.execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity"
+            " where application_name = %s and datname = current_database()",
+            (APPLICATION_NAME,),
+        )
+    # Spent from the lease: no database needed (its connection is gone and stays unused).
+    assert [holder.acquire(bucket, 5) for _ in range(2)] == [0.0] * 2
+    assert other.tokens(bucket) == pytest.approx(35, abs=0.05)
+    holder.close()  # over a new connection: the 5 tokens it did not spend come back
+    assert other.tokens(bucket) == pytest.approx(40, abs=0.05)
+    other.close()
 
 
 def _worker(conninfo, bucket, count, queue):
