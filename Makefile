@@ -71,6 +71,7 @@ format: $(STAMP) ## Apply ruff formatting and fixes
 
 bench: $(STAMP) ## Benchmarks (ratios against a baseline measured in the same run)
 	$(BIN)/python bench/load_bench.py
+	$(BIN)/python bench/pacer_bench.py
 
 airflow: $(STAMP) $(MANIFEST) ## Airflow standalone on the embedded stack (Ctrl-C stops everything it started)
 	$(BIN)/python -m placewise.local.airflow_standalone
