@@ -139,6 +139,36 @@ def test_a_lease_is_spent_without_the_database_and_given_back_on_close(bucket):
     other.close()
 
 
+def _acquire_in_child(pacer, bucket):
+    pacer.acquire(bucket, 1)
+    pacer.close()
+
+
+def test_a_pacer_inherited_over_fork_leaves_the_parent_connection_alone(bucket, monkeypatch):
+    opened: list[str] = []
+    real_connect = psycopg.connect
+
+    def connect(conninfo="", **kwargs):
+        opened.append(conninfo)
+        return real_connect(conninfo, **kwargs)
+
+    monkeypatch.setattr(psycopg, "connect", connect)
+    pacer = PostgresPacer(
+        WAREHOUSE_URL, capacity=100, refill_per_s=0.001, lease_up_to=0, sleep=refuse_to_wait
+    )
+    assert pacer.acquire(bucket, 1) == 0.0
+    child = multiprocessing.get_context("fork").Process(
+        target=_acquire_in_child, args=(pacer, bucket)
+    )
+    child.start()
+    child.join(timeout=30)
+    assert child.exitcode == 0
+    # The child opened its own connection and never closed the parent's: no reconnect here.
+    assert pacer.acquire(bucket, 1) == 0.0
+    assert pacer.tokens(bucket) == pytest.approx(97, abs=0.05)
+    assert opened == [WAREHOUSE_URL]
+
+
 def _worker(conninfo, bucket, count, queue):
     pacer = PostgresPacer(conninfo, capacity=5, refill_per_s=10.0)
     for _ in range(count):
