@@ -1,8 +1,9 @@
 """The shared pacer between OS processes, over real HTTP, against the API's default bucket.
 
 The simulator runs with its default rate limit (60 tokens, 6 per second). A backfill and a
-nightly sync run as two processes on one warehouse, each through ``service.sync`` and so through
-``PostgresPacer``; every ``ratelimit-remaining`` the server sends is recorded.
+nightly sync of the same club (so one API bucket, Customer:1001:Reporting) run as two processes
+on one warehouse, each through ``service.sync`` and so through ``PostgresPacer``; every
+``ratelimit-remaining`` the server sends is recorded.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def test_a_nightly_beside_a_backfill_takes_about_as_long_as_alone_with_no_429(
     backfill = _start(
         context,
         *common,
-        1002,
+        1001,  # the same club: the same API bucket as the nightly
         "2026-09-01",
         "2026-10-31",
         "normal",

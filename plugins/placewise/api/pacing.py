@@ -17,7 +17,6 @@ module only runs its statements against it.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import socket
 import threading
@@ -410,8 +409,9 @@ class PostgresPacer:
         """Lower the shared view to the server's ``remaining``; empty it for ``retry_after_s``.
 
         Without a ``Retry-After``, the database is only asked when ``remaining`` is below what
-        the shared row and this pacer's lease can hold by now (a whole token, the server's
-        rounding): with tokens to spare that is never.
+        the shared row and this pacer's lease can hold by now. Even a fraction of a token
+        counts: a full server bucket does not refill between the pacer's grant and the call's
+        arrival while the pacer's view already does, and only this correction takes that back.
         """
         retry = retry_after_s is not None and retry_after_s > 0
         if remaining is None and not retry:
@@ -426,7 +426,7 @@ class PostgresPacer:
                     self.capacity, held.view + self.refill_per_s * (started - held.view_at)
                 )
                 granted = held.granted if usable else 0.0
-                if math.floor(ceiling - granted + unspent + EPSILON) <= remaining:
+                if ceiling - granted + unspent <= remaining + EPSILON:
                     return
 
             def step(state: BucketState, now: float) -> None:
