@@ -26,6 +26,7 @@ from placewise.extract.fetch import fetch_slice
 from placewise.extract.plan import SliceSpec
 from placewise.landing.store import LandingStore, ManifestStatus, SliceManifest
 from placewise.warehouse.load import QuarantinedError, already_loaded, load_manifest
+from placewise.warehouse.maintenance import analyze_changed
 from placewise.warehouse.schema import connect_migrated
 
 log = logging.getLogger(__name__)
@@ -162,6 +163,7 @@ def sync_slices(
                         spec.slice_key, spec.description, OutcomeStatus.FAILED, error=error
                     )
                 )
+        analyze_changed(conn)
     return summary
 
 
@@ -252,4 +254,5 @@ def replay(
                 summary.outcomes.append(
                     SliceOutcome(manifest.slice_key, description, OutcomeStatus.LOADED, result.rows)
                 )
+        analyze_changed(conn)
     return summary

@@ -97,6 +97,8 @@ def test_reads_os_environ_when_no_mapping_is_given(monkeypatch):
         ("PLACEWISE_TASK_RETRIES", "-1", "PLACEWISE_TASK_RETRIES must not be negative"),
         ("PLACEWISE_NIGHTLY_CRON", "30 2 * *", "PLACEWISE_NIGHTLY_CRON must be a cron expression"),
         ("PLACEWISE_NIGHTLY_CRON", "@daily x", "PLACEWISE_NIGHTLY_CRON must be a cron expression"),
+        ("PLACEWISE_DBT_EXECUTION", "kubernetes", "PLACEWISE_DBT_EXECUTION must be 'watcher' or"),
+        ("PLACEWISE_DBT_EXECUTION", "Watcher", "got 'Watcher'"),
     ],
 )
 def test_bad_values_raise_errors_that_name_the_variable_and_the_value(name, value, message):
@@ -104,6 +106,12 @@ def test_bad_values_raise_errors_that_name_the_variable_and_the_value(name, valu
         PipelineSettings.from_env({name: value})
     assert message in str(info.value)
     assert repr(value) in str(info.value) or value in str(info.value)
+
+
+def test_dbt_runs_as_one_watched_build_unless_local_is_chosen():
+    assert PipelineSettings.from_env({}).dbt_execution == "watcher"
+    assert PipelineSettings.from_env({"PLACEWISE_DBT_EXECUTION": ""}).dbt_execution == "watcher"
+    assert PipelineSettings.from_env({"PLACEWISE_DBT_EXECUTION": "local"}).dbt_execution == "local"
 
 
 def test_settings_are_immutable():
