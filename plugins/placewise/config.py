@@ -87,6 +87,7 @@ class PipelineSettings:
     restatement_days: int = 7
     use_export: bool = True
     backfill_token_reserve: int = 20
+    nightly_token_floor: int = 20
     rate_capacity: int = 60
     rate_refill_per_s: float = 6.0
     task_retries: int = 2
@@ -119,6 +120,7 @@ class PipelineSettings:
             restatement_days=_int(env, "PLACEWISE_RESTATEMENT_DAYS", 7),
             use_export=mode == "export",
             backfill_token_reserve=_int(env, "PLACEWISE_BACKFILL_TOKEN_RESERVE", 20),
+            nightly_token_floor=_int(env, "PLACEWISE_NIGHTLY_TOKEN_FLOOR", 20),
             rate_capacity=_int(env, "PLACEWISE_RATE_CAPACITY", 60, positive=True),
             rate_refill_per_s=_float(env, "PLACEWISE_RATE_REFILL_PER_S", 6.0),
             task_retries=_int(env, "PLACEWISE_TASK_RETRIES", 2),
