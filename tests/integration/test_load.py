@@ -640,3 +640,10 @@ def test_a_warehouse_that_stays_unreachable_fails_the_slice_by_name(db, tmp_path
     assert [o.status for o in summary.outcomes] == [sync.OutcomeStatus.FAILED] * 2
     assert "the warehouse failed" in summary.outcomes[0].error
     assert manifests[0].slice_key in summary.text()
+
+
+def test_an_empty_body_is_quarantined_saying_it_is_empty(db, tmp_path):
+    _, conn = db
+    store = LandingStore(tmp_path)
+    with pytest.raises(QuarantinedError, match=r"empty body \(0 bytes\)"):
+        load_manifest(conn, store, land(store, day_spec(), b""))

@@ -333,3 +333,34 @@ def test_the_staging_models_cast_something():
 @pytest.mark.parametrize("report, where, path, pg_type", _staging_casts())
 def test_every_staging_cast_has_the_loader_rule_for_its_type(report, where, path, pg_type):
     assert cast_rule(report, where, path) == pg_type
+
+
+# -- bodies that are more, or less, than one JSON answer --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "builder, context, payload",
+    [
+        (statistics_rows, ctx(), stats([{"label": {"event_type": "new"}, "value": 1}])),
+        (records_rows, ctx("sendings"), records([sending()])),
+        (
+            timeseries_rows,
+            ctx("sendings_events_history"),
+            ts(
+                ["2026-11-27T00:00:00.000+01:00"], [{"label": {"event_type": "new"}, "values": [1]}]
+            ),
+        ),
+    ],
+)
+def test_data_after_the_json_answer_is_refused(builder, context, payload):
+    from placewise.api.errors import ResultShapeError
+
+    raw = json.dumps(payload).encode() + b'\n{"series": []}'
+    with pytest.raises(ResultShapeError, match="after the end of the JSON object"):
+        run(builder, context, raw)
+
+
+def test_a_label_value_that_is_an_object_is_refused():
+    series = [{"label": {"event_type": {"nested": {"deeper": "new"}}}, "value": 1}]
+    with pytest.raises(BadPayloadError, match="label event_type is an object, not a scalar"):
+        run(statistics_rows, ctx(), stats(series))

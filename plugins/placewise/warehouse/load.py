@@ -469,6 +469,9 @@ def load_manifest(
     except (BadPayloadError, ResultShapeError, UnicodeDecodeError, psycopg.errors.DataError) as exc:
         # the database's message spans lines (DETAIL, CONTEXT): one line in the reason
         reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        empty = [i for i, p in enumerate(manifest.parts) if p.bytes == 0]
+        if empty:  # say so plainly rather than only through the parser's complaint
+            reason = f"empty body (0 bytes) in part {empty[0]}: {reason}"
         quarantine_id = quarantine(conn, manifest, reason, run_id=run_id, store=store)
         paths = ", ".join(_landed_paths(store, manifest))
         raise QuarantinedError(

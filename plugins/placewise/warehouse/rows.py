@@ -244,19 +244,20 @@ class _ContentRules:
     def label_key(self, label: dict[str, Any], club: int | None) -> tuple[Any, ...]:
         """The grain key of a series label: its club and its content whatever the key order.
 
-        Its keys and values in sorted key order; its JSON with sorted keys if a value is
-        unhashable (a list or an object).
+        Its keys and values in sorted key order. A label value that is an object or an array
+        (unhashable) is refused: a label names its series by scalar values.
         """
         shape = self._last_shape if self._last_keys is label else self.shape(label)
         order = shape.sorted_order
         values = tuple(map(label.__getitem__, order))
         try:
             hash(values)
-        except TypeError:
-            sorted_text = json.dumps(
-                label, sort_keys=True, separators=(",", ":"), default=_json_number
-            )
-            return club, sorted_text
+        except TypeError:  # an object or array: a label names its series by scalars only
+            key, value = next((k, v) for k, v in label.items() if type(v) in (dict, list))
+            kind = "an object" if type(value) is dict else "an array"
+            raise BadPayloadError(
+                f"{self.where}: label {key} is {kind}, not a scalar: {_compact_json(value)}"
+            ) from None
         return club, order, values
 
     def typed(self, mapping: dict[str, Any], shape: _Shape, what: str, index: int) -> None:
