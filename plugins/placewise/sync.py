@@ -5,6 +5,9 @@ CLI, the Airflow tasks and the tests; nothing here imports Airflow.
 A slice that fails does not stop the others: every outcome is collected and the caller decides
 (an Airflow task fails at the end with a summary that names what failed). Errors that would fail
 every slice the same way (bad token, missing permit, malformed headers) stop the loop at once.
+A warehouse connection that drops mid-run (server restart, a terminated backend) is replaced by
+a fresh one and the slice's load retried once on it; if that fails too, the slice fails, named
+in the summary, and the next slice starts on a fresh connection again.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import TypeVar
 
+import psycopg
+
 from placewise.api.client import PlacewiseClient
 from placewise.api.errors import (
     AuthenticationError,
@@ -26,9 +31,14 @@ from placewise.api.errors import (
 from placewise.extract.fetch import fetch_slice
 from placewise.extract.plan import SliceSpec
 from placewise.landing.store import LandingStore, ManifestStatus, SliceManifest
-from placewise.warehouse.load import QuarantinedError, already_loaded, load_manifest
+from placewise.warehouse.load import (
+    LoadResult,
+    QuarantinedError,
+    already_loaded,
+    load_manifest,
+)
 from placewise.warehouse.maintenance import analyze_changed
-from placewise.warehouse.schema import connect_migrated
+from placewise.warehouse.schema import connect, connect_migrated
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +53,7 @@ class OutcomeStatus(StrEnum):
 
     LOADED = "loaded"  # new rows replaced the slice in the warehouse
     UNCHANGED = "unchanged"  # the warehouse already held exactly this answer: nothing written
+    SUPERSEDED = "superseded"  # a newer answer owns all its partitions: recorded, not loaded
     SKIPPED = "skipped"  # already loaded from the same request (resume): not fetched
     FAILED = "failed"
     QUARANTINED = "quarantined"
@@ -50,6 +61,62 @@ class OutcomeStatus(StrEnum):
 
 #: Outcomes that fail a run.
 FAILED_STATUSES = (OutcomeStatus.FAILED, OutcomeStatus.QUARANTINED)
+
+
+class _Warehouse:
+    """The run's warehouse connection, replaced by a fresh one when the server drops it."""
+
+    def __init__(self, conninfo: str) -> None:
+        self.conninfo = conninfo
+        self.conn = connect_migrated(conninfo)
+
+    def __enter__(self) -> _Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.conn.close()
+
+    def usable(self) -> psycopg.Connection:
+        """The connection, reconnected first if the previous one broke."""
+        if self.conn.broken or self.conn.closed:
+            self.reconnect()
+        return self.conn
+
+    def reconnect(self) -> None:
+        self.conn.close()
+        self.conn = connect(self.conninfo)
+
+    def analyze(self) -> None:
+        """Refresh the planner statistics of what the run changed (``analyze_changed``).
+
+        Only an optimisation: a warehouse that fails here has its data loaded already, so the
+        failure is logged, not raised.
+        """
+        try:
+            analyze_changed(self.usable())
+        except psycopg.OperationalError as exc:
+            log.warning("statistics not refreshed: %s", " ".join(str(exc).split()))
+
+    def load(
+        self, store: LandingStore, manifest: SliceManifest, run_id: str | None, description: str
+    ) -> LoadResult:
+        """Load one manifest; on a dropped connection, once more on a fresh one."""
+        try:
+            return load_manifest(self.usable(), store, manifest, run_id=run_id)
+        except psycopg.OperationalError as exc:
+            if not self.conn.broken:
+                raise
+            log.warning(
+                "%s: the warehouse connection was lost (%s); retrying on a fresh connection",
+                description,
+                " ".join(str(exc).split()),
+            )
+            self.reconnect()
+            return load_manifest(self.conn, store, manifest, run_id=run_id)
+
+
+def _warehouse_failed(exc: psycopg.OperationalError) -> str:
+    return f"the warehouse failed: {' '.join(str(exc).split())}"
 
 
 @dataclass
@@ -91,9 +158,11 @@ class SyncSummary:
         ``unchanged`` is named only when some slice was: a first load reads as before.
         """
         unchanged = self.count(OutcomeStatus.UNCHANGED)
+        superseded = self.count(OutcomeStatus.SUPERSEDED)
         head = (
             f"{len(self.outcomes)} slices: {self.count(OutcomeStatus.LOADED)} loaded, "
             + (f"{unchanged} unchanged, " if unchanged else "")
+            + (f"{superseded} superseded by newer answers, " if superseded else "")
             + f"{self.count(OutcomeStatus.SKIPPED)} skipped, "
             f"{self.count(OutcomeStatus.FAILED)} failed, "
             f"{self.count(OutcomeStatus.QUARANTINED)} quarantined; "
@@ -139,21 +208,17 @@ def sync_slices(
     told each slice's outcome as it is recorded.
     """
     summary = SyncSummary()
-    with connect_migrated(conninfo) as conn:
+    with _Warehouse(conninfo) as warehouse:
         for spec in _observed(specs, summary, on_outcome):
-            if skip_loaded and already_loaded(conn, spec.slice_key, spec.body()):
-                summary.outcomes.append(
-                    SliceOutcome(spec.slice_key, spec.description, OutcomeStatus.SKIPPED)
-                )
-                continue
             try:
+                if skip_loaded and already_loaded(warehouse.usable(), spec.slice_key, spec.body()):
+                    summary.outcomes.append(
+                        SliceOutcome(spec.slice_key, spec.description, OutcomeStatus.SKIPPED)
+                    )
+                    continue
                 manifests = fetch_slice(client, store, spec)
-                results = [load_manifest(conn, store, m, run_id=run_id) for m in manifests]
-                status = (
-                    OutcomeStatus.UNCHANGED
-                    if results and all(r.unchanged for r in results)
-                    else OutcomeStatus.LOADED
-                )
+                results = [warehouse.load(store, m, run_id, spec.description) for m in manifests]
+                status = _status_of(results)
                 rows = sum(r.rows for r in results if not r.unchanged)
                 tokens = sum(m.tokens_spent for m in manifests)
                 summary.outcomes.append(
@@ -177,6 +242,14 @@ def sync_slices(
                         spec.slice_key, spec.description, OutcomeStatus.FAILED, error=str(exc)
                     )
                 )
+            except psycopg.OperationalError as exc:
+                error = _warehouse_failed(exc)
+                log.error("%s failed: %s", spec.description, error)
+                summary.outcomes.append(
+                    SliceOutcome(
+                        spec.slice_key, spec.description, OutcomeStatus.FAILED, error=error
+                    )
+                )
             except ResultShapeError as exc:
                 # A query answer read while fetching (paging, the data-point cap) was malformed.
                 error = f"malformed API answer: {exc}"
@@ -186,8 +259,17 @@ def sync_slices(
                         spec.slice_key, spec.description, OutcomeStatus.FAILED, error=error
                     )
                 )
-        analyze_changed(conn)
+        warehouse.analyze()
     return summary
+
+
+def _status_of(results: list[LoadResult]) -> OutcomeStatus:
+    """The outcome of a slice from the loads of its manifests (several for a split query)."""
+    if results and all(r.unchanged for r in results):
+        return OutcomeStatus.UNCHANGED
+    if results and all(r.superseded or r.unchanged for r in results):
+        return OutcomeStatus.SUPERSEDED
+    return OutcomeStatus.LOADED
 
 
 def _window_overlaps(manifest: SliceManifest, first: date | None, last: date | None) -> bool:
@@ -247,22 +329,33 @@ def replay(
     damaged fails loudly rather than loading something else than what the API sent.
     """
     summary = SyncSummary()
-    with connect_migrated(conninfo) as conn:
+    with _Warehouse(conninfo) as warehouse:
         for manifest in _observed(manifests, summary, on_outcome):
             description = f"replay {manifest.slice_key}"
-            broken = [p.path for p in manifest.parts if not store.verify(p)]
+            broken = [store.locate(p) for p in manifest.parts if not store.verify(p)]
             if broken:
                 summary.outcomes.append(
                     SliceOutcome(
                         manifest.slice_key,
                         description,
                         OutcomeStatus.FAILED,
-                        error=f"landed body does not match its sha256: {', '.join(broken)}",
+                        error="landed body missing or not matching its sha256: "
+                        + ", ".join(broken),
                     )
                 )
                 continue
             try:
-                result = load_manifest(conn, store, manifest, run_id=run_id)
+                result = warehouse.load(store, manifest, run_id, description)
+            except psycopg.OperationalError as exc:
+                summary.outcomes.append(
+                    SliceOutcome(
+                        manifest.slice_key,
+                        description,
+                        OutcomeStatus.FAILED,
+                        error=_warehouse_failed(exc),
+                    )
+                )
+                continue
             except QuarantinedError as exc:
                 summary.outcomes.append(
                     SliceOutcome(
@@ -270,13 +363,8 @@ def replay(
                     )
                 )
                 continue
-            if result.unchanged:
-                summary.outcomes.append(
-                    SliceOutcome(manifest.slice_key, description, OutcomeStatus.UNCHANGED)
-                )
-            else:
-                summary.outcomes.append(
-                    SliceOutcome(manifest.slice_key, description, OutcomeStatus.LOADED, result.rows)
-                )
-        analyze_changed(conn)
+            status = _status_of([result])
+            rows = result.rows if status == OutcomeStatus.LOADED else 0
+            summary.outcomes.append(SliceOutcome(manifest.slice_key, description, status, rows))
+        warehouse.analyze()
     return summary

@@ -210,6 +210,11 @@ class JsonStreamReader:
                 yield key
                 if self._expect(",}", "',' or '}'") == "}":
                     break
+        if self._peek():  # one answer is one object: anything after it is not part of it
+            raise ResultShapeError(
+                f"unexpected data after the end of the JSON object: {self._peek()!r} at "
+                f"character {self._pos}"
+            )
 
     def read_value(self) -> Any:
         """Read one complete JSON value (scalar or container)."""
