@@ -25,7 +25,12 @@ from placewise.api.errors import (
 from placewise.extract.fetch import fetch_slice
 from placewise.extract.plan import SliceSpec
 from placewise.landing.store import LandingStore, ManifestStatus, SliceManifest
-from placewise.warehouse.load import QuarantinedError, already_loaded, load_manifest
+from placewise.warehouse.load import (
+    LoadResult,
+    QuarantinedError,
+    already_loaded,
+    load_manifest,
+)
 from placewise.warehouse.schema import connect_migrated
 
 log = logging.getLogger(__name__)
@@ -39,6 +44,7 @@ class OutcomeStatus(StrEnum):
 
     LOADED = "loaded"  # new rows replaced the slice in the warehouse
     UNCHANGED = "unchanged"  # the warehouse already held exactly this answer: nothing written
+    SUPERSEDED = "superseded"  # a newer answer owns all its partitions: recorded, not loaded
     SKIPPED = "skipped"  # already loaded from the same request (resume): not fetched
     FAILED = "failed"
     QUARANTINED = "quarantined"
@@ -87,9 +93,11 @@ class SyncSummary:
         ``unchanged`` is named only when some slice was: a first load reads as before.
         """
         unchanged = self.count(OutcomeStatus.UNCHANGED)
+        superseded = self.count(OutcomeStatus.SUPERSEDED)
         head = (
             f"{len(self.outcomes)} slices: {self.count(OutcomeStatus.LOADED)} loaded, "
             + (f"{unchanged} unchanged, " if unchanged else "")
+            + (f"{superseded} superseded by newer answers, " if superseded else "")
             + f"{self.count(OutcomeStatus.SKIPPED)} skipped, "
             f"{self.count(OutcomeStatus.FAILED)} failed, "
             f"{self.count(OutcomeStatus.QUARANTINED)} quarantined; "
@@ -125,11 +133,7 @@ def sync_slices(
             try:
                 manifests = fetch_slice(client, store, spec)
                 results = [load_manifest(conn, store, m, run_id=run_id) for m in manifests]
-                status = (
-                    OutcomeStatus.UNCHANGED
-                    if results and all(r.unchanged for r in results)
-                    else OutcomeStatus.LOADED
-                )
+                status = _status_of(results)
                 rows = sum(r.rows for r in results if not r.unchanged)
                 tokens = sum(m.tokens_spent for m in manifests)
                 summary.outcomes.append(
@@ -163,6 +167,15 @@ def sync_slices(
                     )
                 )
     return summary
+
+
+def _status_of(results: list[LoadResult]) -> OutcomeStatus:
+    """The outcome of a slice from the loads of its manifests (several for a split query)."""
+    if results and all(r.unchanged for r in results):
+        return OutcomeStatus.UNCHANGED
+    if results and all(r.superseded or r.unchanged for r in results):
+        return OutcomeStatus.SUPERSEDED
+    return OutcomeStatus.LOADED
 
 
 def _window_overlaps(manifest: SliceManifest, first: date | None, last: date | None) -> bool:
@@ -244,12 +257,7 @@ def replay(
                     )
                 )
                 continue
-            if result.unchanged:
-                summary.outcomes.append(
-                    SliceOutcome(manifest.slice_key, description, OutcomeStatus.UNCHANGED)
-                )
-            else:
-                summary.outcomes.append(
-                    SliceOutcome(manifest.slice_key, description, OutcomeStatus.LOADED, result.rows)
-                )
+            status = _status_of([result])
+            rows = result.rows if status == OutcomeStatus.LOADED else 0
+            summary.outcomes.append(SliceOutcome(manifest.slice_key, description, status, rows))
     return summary

@@ -600,7 +600,7 @@ def test_enum_values_are_counted_for_every_label_shape_even_beyond_the_shape_cac
     # 80 label shapes (key sets) in one body: more than the per-body shape cache keeps
     series = [
         {"label": {"event_type": "bounced", f"extra_{i}": i}, "value": 1} for i in range(80)
-    ] + [{"label": {"event_type": "bounced", "extra_0": 0}, "value": 1}]
+    ] + [{"label": {"event_type": "bounced", "extra_0": 1}, "value": 1}]  # shape 0 again
     out, stats = rows(statistics_rows, ctx(), stats_body(series))
     assert len(out) == 81
     assert stats.unknown_enum_values == {"event_type=bounced": 81}

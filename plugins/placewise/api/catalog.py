@@ -67,12 +67,20 @@ class UnknownReportError(KeyError):
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """One field of a report. ``enum_values`` lists the values known so far (not a whitelist)."""
+    """One field of a report. ``enum_values`` lists the values known so far (not a whitelist).
+
+    ``bits`` is the width of an ``integer`` field in the warehouse (64: ``bigint``, 32:
+    ``integer``); ``timestamp_paths`` names the timestamps nested in an ``object`` field, as
+    key paths inside it. Both say what staging casts to, so the loader can refuse, before it
+    loads, a value that staging could not cast (``placewise.warehouse.casts``).
+    """
 
     name: str
     type: FieldType
     filterable: bool
     enum_values: tuple[str, ...] | None = None
+    bits: int = 64
+    timestamp_paths: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,9 +135,17 @@ class ReportSpec:
 
 
 def _f(
-    name: str, type_: FieldType, filterable: bool = False, enum: Iterable[str] | None = None
+    name: str,
+    type_: FieldType,
+    filterable: bool = False,
+    enum: Iterable[str] | None = None,
+    *,
+    bits: int = 64,
+    timestamp_paths: tuple[tuple[str, ...], ...] = (),
 ) -> FieldSpec:
-    return FieldSpec(name, type_, filterable, tuple(enum) if enum is not None else None)
+    return FieldSpec(
+        name, type_, filterable, tuple(enum) if enum is not None else None, bits, timestamp_paths
+    )
 
 
 def _report(
@@ -193,7 +209,7 @@ _REPORTS: tuple[ReportSpec, ...] = (
             _f("optin_platform", "enum", True, ()),
             _f("gender", "string", True),
             _f("age", "enum", True, AGE_BUCKETS),
-            _f("birth_year_group", "integer", True),
+            _f("birth_year_group", "integer", True, bits=32),
             _f("subunit_ids", "array", True),
             _f("group_ids", "array", True),
             _f("favorite_stores", "array", True),
@@ -293,7 +309,11 @@ _REPORTS: tuple[ReportSpec, ...] = (
             _f("campaign_id", "integer", True),
             *(_f(name, "integer") for name in _SENDINGS_COUNTS),
             _f("created_at", "timestamp", True),
-            _f("history_ranges", "object"),
+            _f(
+                "history_ranges",
+                "object",
+                timestamp_paths=tuple((i, end) for i in ALL_INTERVALS for end in ("from", "to")),
+            ),
         ],
         record_key=("id",),
         description="sendings (messages) of the club with their event totals so far",

@@ -5,6 +5,12 @@ see the previous version of a slice until the transaction commits, and a killed 
 OOM, ``kill -9``) leaves exactly that previous version. Rerunning any slice any number of times
 leaves identical tables, because the rows of a (scope, report, aggregation, interval, local day)
 partition are always replaced as a whole.
+
+Ownership follows the answer's as-of time (the API's ``Date`` header, else the request time),
+not the commit order: a slice never takes a partition from a slice whose answer is newer, so an
+older answer that happens to commit last cannot put a stale figure back. Whatever the database
+refuses for one slice (``psycopg.errors.DataError``: a character or number it cannot hold) is
+quarantined like a payload the row builders refuse, and the run goes on.
 """
 
 from __future__ import annotations
@@ -58,6 +64,8 @@ class LoadResult:
     load_seconds: float
     unknown_enum_values: dict[str, int] = field(default_factory=dict)
     unchanged: bool = False
+    #: A newer answer owns every partition of the slice: it was recorded, nothing was loaded.
+    superseded: bool = False
 
 
 def context_of(manifest: SliceManifest) -> SliceContext:
@@ -134,7 +142,54 @@ def _combined_sha(manifest: SliceManifest) -> str:
     return hashlib.sha256("".join(p.sha256 for p in manifest.parts).encode()).hexdigest()
 
 
-def _delete_previous(conn: psycopg.Connection, ctx: SliceContext, result_type: str) -> int:
+def manifest_as_of(manifest: SliceManifest) -> str:
+    """When the answer of ``manifest`` held: the API's ``Date`` header, else the request time."""
+    return manifest.server_date or manifest.fetched_at
+
+
+#: The as-of time of a recorded slice, in SQL (``s`` is ``placewise_ops.slices``).
+_SLICE_AS_OF = "coalesce(s.server_date, s.requested_at)"
+
+
+def _days_owned_by_newer(
+    conn: psycopg.Connection, ctx: SliceContext, interval: str, days: list[date], as_of: str
+) -> dict[date, int]:
+    """Partition day -> owning slice, for the days of ``days`` a newer answer owns."""
+    rows = conn.execute(
+        f"""
+        select p.partition_date, p.slice_id
+        from {OPS_SCHEMA}.loaded_partitions p
+        join {OPS_SCHEMA}.slices s on s.slice_id = p.slice_id
+        where p.scope = %s and p.report = %s and p.aggregation = %s and p.interval = %s
+          and p.partition_date = any(%s) and {_SLICE_AS_OF} > %s::timestamptz
+        """,
+        (ctx.scope, ctx.report, ctx.aggregation, interval, days, as_of),
+    ).fetchall()
+    return {day: int(slice_id) for day, slice_id in rows}
+
+
+def _records_owned_by_newer(conn: psycopg.Connection, ctx: SliceContext, as_of: str) -> int | None:
+    """The loaded records slice of the same (report, scope, aggregation) with a newer answer."""
+    row = conn.execute(
+        f"""
+        select s.slice_id from {OPS_SCHEMA}.slices s
+        where s.report = %s and s.scope = %s and s.aggregation = %s and s.status = 'loaded'
+          and {_SLICE_AS_OF} > %s::timestamptz
+        order by s.slice_id desc limit 1
+        """,
+        (ctx.report, ctx.scope, ctx.aggregation, as_of),
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def _delete_previous(
+    conn: psycopg.Connection,
+    ctx: SliceContext,
+    result_type: str,
+    days: list[date] | None = None,
+) -> int:
+    """Delete the rows the slice replaces: its scope's records, or the rows of its window's days
+    (only ``days`` when a newer answer owns the others)."""
     table = sql.Identifier(RAW_SCHEMA, ctx.report)
     if result_type == "records":
         cur = conn.execute(
@@ -145,23 +200,27 @@ def _delete_previous(conn: psycopg.Connection, ctx: SliceContext, result_type: s
     assert ctx.window is not None
     date_column = sql.Identifier(PARTITION_DATE_COLUMN[result_type])
     extra = sql.SQL(" and interval = %s") if result_type == "timeseries" else sql.SQL("")
-    params: list[Any] = [ctx.scope, ctx.aggregation, ctx.window.start.date(), ctx.window.end]
+    params: list[Any] = [ctx.scope, ctx.aggregation]
+    if days is None:
+        where = sql.SQL("{} >= %s and {} < %s").format(date_column, date_column)
+        params += [ctx.window.start.date(), ctx.window.end]
+    else:
+        where = sql.SQL("{} = any(%s)").format(date_column)
+        params.append(days)
     if result_type == "timeseries":
         params.append(ctx.interval)
     cur = conn.execute(
-        sql.SQL(
-            "delete from {} where _scope = %s and aggregation = %s and {} >= %s and {} < %s{}"
-        ).format(table, date_column, date_column, extra),
+        sql.SQL("delete from {} where _scope = %s and aggregation = %s and {}{}").format(
+            table, where, extra
+        ),
         params,
     )
     return cur.rowcount
 
 
 def _record_partitions(
-    conn: psycopg.Connection, ctx: SliceContext, interval: str, slice_id: int
+    conn: psycopg.Connection, ctx: SliceContext, interval: str, slice_id: int, days: list[date]
 ) -> None:
-    assert ctx.window is not None
-    days = ctx.window.day_list()
     with conn.cursor() as cur:
         cur.executemany(
             f"""
@@ -278,8 +337,15 @@ def _copy_rows(
     slice_id: int,
     loaded_at: datetime,
     stats: PayloadStats,
-) -> None:
+    keep_days: frozenset[date] | None = None,
+) -> int:
+    """COPY the rows of the slice's parts (only those of ``keep_days`` if given); their number."""
     columns = LINEAGE_COLUMNS + COLUMNS[result_type]
+    day_index = (
+        COLUMNS[result_type].index(PARTITION_DATE_COLUMN[result_type])
+        if keep_days is not None
+        else -1
+    )
     statement = sql.SQL("copy {} ({}) from stdin").format(
         sql.Identifier(RAW_SCHEMA, ctx.report),
         sql.SQL(", ").join(sql.Identifier(c) for c in columns),
@@ -297,6 +363,8 @@ def _copy_rows(
             with ExitStack() as stack:
                 fp = stack.enter_context(store.open_part(part))
                 for row in builder(ctx, fp, stats):
+                    if day_index >= 0 and row[day_index] not in keep_days:  # type: ignore[operator]
+                        continue
                     row_no += 1
                     line = f"{head}{row_no}\t{tab.join(map(field, row))}\n"
                     pending.append(line)
@@ -307,6 +375,7 @@ def _copy_rows(
                         size = 0
         if pending:
             copy.write("".join(pending))
+    return row_no
 
 
 def load_manifest(
@@ -332,19 +401,38 @@ def load_manifest(
     if unchanged is not None:
         return unchanged
     stats = PayloadStats()
+    as_of = manifest_as_of(manifest)
     try:
         with conn.transaction():
             conn.execute(
                 "select pg_advisory_xact_lock(hashtext(%s))",
                 (f"{ctx.report}|{ctx.scope}|{ctx.aggregation}|{manifest.interval}",),
             )
+            # the days this slice takes: all of its window's but those a newer answer owns
+            all_days = ctx.window.day_list() if windowed and ctx.window else []
+            newer = (
+                _days_owned_by_newer(conn, ctx, manifest.interval, all_days, as_of)
+                if windowed
+                else {}
+            )
+            days = [d for d in all_days if d not in newer]
+            if windowed:
+                owner = next(iter(newer.values())) if newer and not days else None
+            else:
+                owner = _records_owned_by_newer(conn, ctx, as_of)
+            if owner is not None:
+                return _superseded_on_arrival(conn, manifest, result_type, owner, run_id)
             slice_id, loaded_at = _insert_slice(
                 conn, manifest, result_type, SliceStatus.LOADED, run_id
             )
-            _delete_previous(conn, ctx, result_type)
-            _copy_rows(conn, store, manifest, ctx, result_type, slice_id, loaded_at, stats)
+            only = days if newer else None
+            _delete_previous(conn, ctx, result_type, only)
+            keep = frozenset(only) if only is not None else None
+            stats.rows = _copy_rows(
+                conn, store, manifest, ctx, result_type, slice_id, loaded_at, stats, keep
+            )
             if windowed:
-                _record_partitions(conn, ctx, manifest.interval, slice_id)
+                _record_partitions(conn, ctx, manifest.interval, slice_id, days)
             _supersede(conn, manifest, ctx, slice_id, windowed)
             elapsed = time.monotonic() - started
             conn.execute(
@@ -359,8 +447,9 @@ def load_manifest(
                     slice_id,
                 ),
             )
-    except (BadPayloadError, ResultShapeError, UnicodeDecodeError) as exc:
-        reason = f"{type(exc).__name__}: {exc}"
+    except (BadPayloadError, ResultShapeError, UnicodeDecodeError, psycopg.errors.DataError) as exc:
+        # the database's message spans lines (DETAIL, CONTEXT): one line in the reason
+        reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
         quarantine_id = quarantine(conn, manifest, reason, run_id=run_id)
         paths = ", ".join(p.path for p in manifest.parts)
         raise QuarantinedError(
@@ -382,6 +471,33 @@ def load_manifest(
         rows=stats.rows,
         load_seconds=elapsed,
         unknown_enum_values=dict(stats.unknown_enum_values),
+    )
+
+
+def _superseded_on_arrival(
+    conn: psycopg.Connection,
+    manifest: SliceManifest,
+    result_type: str,
+    owner: int,
+    run_id: str | None,
+) -> LoadResult:
+    """Record a slice whose every partition a newer answer owns: ``superseded``, nothing loaded."""
+    slice_id, _ = _insert_slice(conn, manifest, result_type, SliceStatus.SUPERSEDED, run_id)
+    detail = (
+        f"answer as of {manifest_as_of(manifest)} is older than that of slice {owner}, "
+        "which owns its partitions"
+    )
+    conn.execute(
+        f"update {OPS_SCHEMA}.slices set status_detail = %s, load_seconds = 0 where slice_id = %s",
+        (detail, slice_id),
+    )
+    log.info("%s: %s", manifest.slice_key, detail)
+    return LoadResult(
+        slice_id=slice_id,
+        slice_key=manifest.slice_key,
+        rows=0,
+        load_seconds=0.0,
+        superseded=True,
     )
 
 

@@ -2,10 +2,15 @@
 
 A payload is never loaded on trust: the shape is checked by the streaming parsers of
 ``placewise.formats`` and the content here (club ids that belong to the request, buckets
-inside the requested window, non-negative counts, known timezones). Anything wrong raises
-``BadPayloadError``, which makes the loader roll back and quarantine the slice. Enum values the
-catalog does not know are *kept* and counted, so a new value in the API never breaks a nightly run
-and never silently disappears.
+inside the requested window and on the interval's grid, non-negative whole counts, known
+timezones), plus everything the warehouse could not hold or staging could not cast: NUL
+characters, numbers beyond ``bigint``, ids that are no integers, timestamps that are no
+timestamps (the rules of ``placewise.warehouse.casts``). The grain of the raw table is enforced
+per slice: one row per series label (statistics), per label and bucket (timeseries) and per
+record key (records), each with its club, so a repeated series or record can never double a
+figure. Anything wrong raises ``BadPayloadError``, which makes the loader roll back and
+quarantine the slice. Enum values the catalog does not know are *kept* and counted, so a new
+value in the API never breaks a nightly run and never silently disappears.
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ from placewise.api.catalog import ReportSpec, get_report
 from placewise.api.contract import KEY_CLUB_LABEL, RANGE_TIMEZONE_LOCAL
 from placewise.api.errors import ResultShapeError
 from placewise.extract.plan import NO_AGGREGATION
-from placewise.extract.windows import Window
+from placewise.extract.windows import Window, floor_to_interval
 from placewise.formats.results import iter_records, parse_statistics, parse_timeseries
+from placewise.warehouse.casts import BIGINT_MAX, cast_problem, nested_timestamps, typed_fields
 
 #: Record fields whose name ends so are counts: null or a non-negative number.
 _COUNT_SUFFIX = "_count"
@@ -66,6 +72,43 @@ class PayloadStats:
     rows: int = 0
     unknown_enum_values: Counter[str] = field(default_factory=Counter)
     timezones: set[str] = field(default_factory=set)
+    #: The grain keys seen so far in the slice (shared by all its parts): a repeat is refused.
+    grain: set[Any] = field(default_factory=set)
+
+
+def _find_nul(value: Any, path: str = "") -> str | None:
+    """The key path of the first string (value or key) holding a NUL character, or None."""
+    if type(value) is str:
+        return (path or "value") if "\x00" in value else None
+    if type(value) is dict:
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if "\x00" in key:
+                return f"key {where!r}"
+            found = _find_nul(item, where)
+            if found is not None:
+                return found
+    elif type(value) is list:
+        for i, item in enumerate(value):
+            found = _find_nul(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
+
+
+def refuse_nul(text: str, value: Any, where: str) -> None:
+    """Refuse a NUL character in ``value`` (whose JSON text is ``text``): no text type holds it.
+
+    The JSON text is looked at first (one substring search); only a text that may hold one is
+    walked to name where it is.
+    """
+    if "\\u0000" not in text and "\x00" not in text:
+        return
+    found = _find_nul(value)
+    if found is not None:
+        raise BadPayloadError(
+            f"{where}: NUL character (\\u0000) in {found}; PostgreSQL text cannot hold it"
+        )
 
 
 def _json_number(value: Any) -> Any:
@@ -123,6 +166,12 @@ class _Shape(NamedTuple):
 
     enum_keys: tuple[str, ...]
     count_keys: tuple[str, ...]
+    #: (key, type staging casts it to) of the keys that staging casts
+    typed_keys: tuple[tuple[str, str], ...]
+    #: (key, paths inside it that staging casts to timestamptz) of the object keys with some
+    nested_keys: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...]
+    #: True when the keys are in sorted order (the label's JSON text is then its grain key)
+    is_sorted: bool
 
 
 class _ContentRules:
@@ -145,6 +194,8 @@ class _ContentRules:
         self._enum_fields = {
             name: frozenset(f.enum_values) for name, f in spec.fields.items() if f.enum_values
         }
+        self._typed = typed_fields(ctx.report)
+        self._nested = nested_timestamps(ctx.report)
         self._shapes: dict[tuple[str, ...], _Shape] = {}
         self._zones: dict[str, ZoneInfo] = {}
 
@@ -154,17 +205,57 @@ class _ContentRules:
 
     # -- counts -----------------------------------------------------------------------------------
 
-    def count(self, value: Any, what: str, index: int, detail: str = "") -> int | float:
-        """A count as it is stored: a non-negative number (null is handled by the caller)."""
-        if type(value) is int and value >= 0:
+    def count(self, value: Any, what: str, index: int, detail: str = "") -> int:
+        """A count as it is stored: a non-negative whole number that fits ``bigint`` (staging
+        casts counts to it; null is handled by the caller)."""
+        if type(value) is int and 0 <= value <= BIGINT_MAX:
             return value
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        where = self.at(what, index, detail)
+        if isinstance(value, Decimal | float) and not isinstance(value, bool):
+            if value < 0:
+                raise BadPayloadError(f"{where}: negative count {value!r}")
             raise BadPayloadError(
-                f"{self.at(what, index, detail)}: value {value!r} is not a number"
+                f"{where}: count {value} is not a whole number (staging would round it)"
             )
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise BadPayloadError(f"{where}: value {value!r} is not a number")
         if value < 0:
-            raise BadPayloadError(f"{self.at(what, index, detail)}: negative count {value!r}")
-        return value
+            raise BadPayloadError(f"{where}: negative count {value!r}")
+        raise BadPayloadError(f"{where}: count {value} is beyond the warehouse's bigint range")
+
+    def grain(self, key: Any, what: str, index: int, name: str) -> None:
+        """Refuse a second row for the same grain key in one slice (it would double a figure)."""
+        seen = self._stats.grain
+        size = len(seen)
+        seen.add(key)
+        if len(seen) == size:
+            raise BadPayloadError(f"{self.at(what, index)}: duplicate {name}")
+
+    def label_key(self, label: dict[str, Any], text: str, club: int | None) -> tuple[Any, str]:
+        """The grain key of a series label (its club and its JSON with sorted keys)."""
+        if not self.shape(label).is_sorted:
+            text = json.dumps(label, sort_keys=True, separators=(",", ":"), default=_json_number)
+        return club, text
+
+    def typed(self, mapping: dict[str, Any], shape: _Shape, what: str, index: int) -> None:
+        """Refuse a value that staging's cast for its key could not take."""
+        for key, pg_type in shape.typed_keys:
+            problem = cast_problem(pg_type, mapping[key])
+            if problem is not None:
+                raise BadPayloadError(f"{self.at(what, index)}: {key} {problem}")
+        for key, paths in shape.nested_keys:
+            value = mapping[key]
+            if type(value) is not dict:
+                continue
+            for path in paths:
+                leaf: Any = value
+                for step in path:
+                    leaf = leaf.get(step) if type(leaf) is dict else None
+                problem = cast_problem("timestamptz", leaf)
+                if problem is not None:
+                    raise BadPayloadError(
+                        f"{self.at(what, index)}: {key}.{'.'.join(path)} {problem}"
+                    )
 
     # -- clubs ------------------------------------------------------------------------------------
 
@@ -174,12 +265,17 @@ class _ContentRules:
         A named club must be an integer and one of the request's clubs.
         """
         clubs = self._clubs
-        if type(raw) is int and (raw in clubs or not clubs):
+        if type(raw) is int and raw in clubs:
             return raw
         if raw is None:
             return self.no_club(key, what, index)
         if isinstance(raw, bool) or not isinstance(raw, int):
             raise BadPayloadError(f"{self.at(what, index)}: {key} {raw!r} is not an integer")
+        problem = cast_problem("bigint", raw)
+        if problem is not None:
+            raise BadPayloadError(f"{self.at(what, index)}: {key} {problem}")
+        if not clubs:
+            return raw
         raise BadPayloadError(
             f"{self.at(what, index)}: {what} of club {raw} does not belong to the request "
             f"({self._ctx.scope})"
@@ -227,6 +323,9 @@ class _ContentRules:
             shape = self._shapes[keys] = _Shape(
                 tuple(k for k in keys if k in self._enum_fields),
                 tuple(k for k in keys if k.endswith(_COUNT_SUFFIX)),
+                tuple((k, self._typed[k]) for k in keys if k in self._typed),
+                tuple((k, self._nested[k]) for k in keys if k in self._nested),
+                list(keys) == sorted(keys),
             )
         return shape
 
@@ -253,7 +352,9 @@ class _ContentRules:
             key = self._club_field
             raw = label[key]
         club = self.club(raw, key, "series", index)
-        self.note_enums(label)
+        shape = self.note_enums(label)
+        if shape.typed_keys:
+            self.typed(label, shape, "series", index)
         return club
 
     def record(self, record: dict[str, Any], index: int) -> int | None:
@@ -269,10 +370,12 @@ class _ContentRules:
                 )
             raw = None
         club = self.club(raw, self._club_field, "record", index)
-        for key in self.note_enums(record).count_keys:
+        shape = self.note_enums(record)
+        for key in shape.count_keys:
             value = record[key]
             if value is not None:
                 self.count(value, "record", index, key)
+        self.typed(record, shape, "record", index)
         return club
 
 
@@ -288,6 +391,9 @@ def statistics_rows(
     where = rules.where
     if ctx.window is None:
         raise BadPayloadError(f"{where}: statistics slice without a window")
+    if (header.from_ is None) != (header.to is None):
+        given, missing = ("from", "to") if header.to is None else ("to", "from")
+        raise BadPayloadError(f"{where}: answer echoes {given!r} without {missing!r}")
     if header.from_ is not None and header.to is not None:
         start, _ = parse_api_time(header.from_)
         end, _ = parse_api_time(header.to)
@@ -302,7 +408,7 @@ def statistics_rows(
     aggregation, start, end = ctx.aggregation, ctx.window.start, ctx.window.end
     stat_date = start.date()
     range_timezone = header.range_timezone
-    count, label_rules, zone = rules.count, rules.label, rules.zone
+    count, label_rules, zone, grain = rules.count, rules.label, rules.zone, rules.grain
     for index, (label, series_timezone, value) in enumerate(series):
         if value is None:
             continue
@@ -311,6 +417,9 @@ def statistics_rows(
         timezone = series_timezone if is_local else range_timezone
         if timezone is not None:
             zone(timezone, "series", index)
+        text = _compact_json(label)
+        refuse_nul(text, label, rules.at("series", index))
+        grain(rules.label_key(label, text, club), "series", index, f"series {text}")
         stats.rows += 1
         yield (
             club,
@@ -319,7 +428,7 @@ def statistics_rows(
             end,
             stat_date,
             timezone if club is not None else None,
-            _compact_json(label),
+            text,
             value,
         )
 
@@ -352,6 +461,7 @@ def timeseries_rows(
                     f"{where}: bucket {local.isoformat()} is outside the requested window "
                     f"{ctx.window.label()}"
                 )
+    _check_bucket_grid(buckets, header.interval or ctx.interval, ctx.window, where)
     # per bucket: local time, its date, its instant if the body gave one, its name in messages
     columns = [
         (local, local.date(), instant, f"bucket {local.isoformat()}") for local, instant in buckets
@@ -361,6 +471,9 @@ def timeseries_rows(
     count = rules.count
     for index, item in enumerate(series):
         club = rules.label(item.label, index)
+        label = _compact_json(item.label)
+        refuse_nul(label, item.label, rules.at("series", index))
+        rules.grain(rules.label_key(item.label, label, club), "series", index, f"series {label}")
         if is_local:
             zone = rules.zone(item.timezone, "series", index)
             timezone: str | None = item.timezone
@@ -369,7 +482,6 @@ def timeseries_rows(
             timezone = header.range_timezone
             if timezone:
                 stats.timezones.add(timezone)
-        label = _compact_json(item.label)
         for (local, day, instant, name), value in zip(columns, item.values, strict=True):
             if value is None:
                 continue
@@ -388,6 +500,35 @@ def timeseries_rows(
             )
 
 
+def _check_bucket_grid(
+    buckets: list[tuple[datetime, datetime | None]],
+    interval: str,
+    window: Window | None,
+    where: str,
+) -> None:
+    """Refuse a repeated bucket and one off the interval's grid: each would add a second row for
+    a time the other buckets already cover.
+
+    A bucket is the wall-clock time with its offset when the body gives one (the hour that
+    repeats when DST ends is two buckets). The first bucket may start at the window's start
+    (a window that starts inside a week or a month).
+    """
+    seen: set[tuple[datetime, datetime | None]] = set()
+    grid = interval in ("5m", "1h", "1d", "1w", "1mo")
+    for local, instant in buckets:
+        if (local, instant) in seen:
+            raise BadPayloadError(f"{where}: duplicate bucket {local.isoformat()}")
+        seen.add((local, instant))
+        if (
+            grid
+            and floor_to_interval(local, interval) != local
+            and (window is None or local != window.start)
+        ):
+            raise BadPayloadError(
+                f"{where}: bucket {local.isoformat()} is not aligned to the {interval} interval"
+            )
+
+
 RecordsRow = tuple[int | None, str, str, str]
 
 
@@ -399,16 +540,25 @@ def records_rows(ctx: SliceContext, fp: IO[bytes], stats: PayloadStats) -> Itera
     aggregation = ctx.aggregation
     record_rules = rules.record
     stream = iter_records(fp, keep_raw=True)
+    first_key = key_fields[0] if key_fields else None
+    grain, at = rules.grain, rules.at
     for index, record in enumerate(stream):
         club = record_rules(record, index)
         if single_key is not None:
             value = record.get(single_key)
             key = "" if value is None else str(value)
         else:
+            value = record.get(first_key) if first_key is not None else ""
             key = "|".join("" if record.get(k) is None else str(record.get(k)) for k in key_fields)
-        stats.rows += 1
+        if value is None:
+            raise BadPayloadError(f"{at('record', index)}: record has no {first_key}")
         text = stream.raw
-        yield club, aggregation, key, text if text is not None else _compact_json(record)
+        if text is None:
+            text = _compact_json(record)
+        refuse_nul(text, record, at("record", index))
+        grain((club, key), "record", index, f"record key {key!r}")
+        stats.rows += 1
+        yield club, aggregation, key, text
 
 
 ROW_BUILDERS = {
