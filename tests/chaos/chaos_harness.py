@@ -22,6 +22,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
+import psycopg.conninfo
+import psycopg.sql
 from chaos_modes import Mode
 from chaos_proxy import ChaosProxy, Exchange, RequestKey, Rule
 from placewise import service
@@ -236,11 +238,16 @@ def run_sync(
     landing: Path,
     assignment: dict[str, Mode],
     run_id: str,
+    database: str | None = None,
 ) -> RunResult:
-    """One sync of the chaos plan through a proxy that applies ``assignment``."""
+    """One sync of the chaos plan through a proxy that applies ``assignment``.
+
+    Into a new warehouse, or into ``database`` (a copy of the clean run's, to see what a
+    corrupted answer does to partitions that already hold a version).
+    """
     settings = settings_for(landing)
     specs = plan_specs(settings)
-    database = make_database("pw_chaos")
+    database = database or make_database("pw_chaos")
     service.migrate(database)
     service.register_clubs(database, settings)
     by_key = {s.slice_key: s for s in specs}
@@ -327,3 +334,24 @@ def dbt_build(result: RunResult, work: Path) -> None:
 def chaos_batches(modes: Iterable[Mode], scratch: Path) -> list[dict[str, Mode]]:
     """The batches of the chaos plan (planning needs no API, warehouse or landing root)."""
     return plan_batches(modes, plan_specs(settings_for(scratch)))
+
+
+def copy_database(server_url: str, source_url: str, name: str) -> str:
+    """A copy of the database at ``source_url`` named ``name`` (``create database ... template``).
+
+    PostgreSQL copies a template only while nobody is connected to it; the runs' connections are
+    closed by then, and any left over (a pool's idle connection) are ended first.
+    """
+    source = psycopg.conninfo.conninfo_to_dict(source_url)["dbname"]
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity "
+            "where datname = %s and pid <> pg_backend_pid()",
+            (source,),
+        )
+        conn.execute(
+            psycopg.sql.SQL("create database {} template {}").format(
+                psycopg.sql.Identifier(name), psycopg.sql.Identifier(source)
+            )
+        )
+    return psycopg.conninfo.make_conninfo(source_url, dbname=name)

@@ -17,6 +17,7 @@ import pytest
 from chaos_harness import (
     RunResult,
     chaos_batches,
+    partition_of,
     partitions_of,
     rows_inside,
     rows_outside,
@@ -177,3 +178,26 @@ def test_marts_hold_no_value_the_api_did_not_send(chaos_runs, batch):
         if missing:
             problems.append(f"{table}: {len(missing)} rows lost, e.g. {missing[:2]}")
     assert problems == [], "\n".join(problems)
+
+
+@pytest.mark.parametrize("batch", range(len(BATCHES)))
+def test_over_a_loaded_warehouse_quarantined_slices_keep_their_previous_version(chaos_runs, batch):
+    """The batch again, over a copy of the clean run's warehouse and marts: every partition of a
+    quarantined slice keeps the clean version, every other slice is unchanged, and after
+    ``dbt build`` raw tables and marts equal the clean run's."""
+    run = chaos_runs.restated(batch)
+    base = chaos_runs.baseline
+    others = [o for o in run.summary.outcomes if o.slice_key not in run.assignment]
+    bad = [f"{o.description}: {o.status}: {o.error}" for o in others if o.status != "unchanged"]
+    assert bad == [], "\n".join(bad)
+    differing = {
+        report: sorted(
+            {partition_of(report, r) for r in (rows - base.raw[report]) | (base.raw[report] - rows)}
+        )
+        for report, rows in run.raw.items()
+        if rows != base.raw[report]
+    }
+    assert differing == {}, f"partitions that lost the clean version: {differing}"
+    assert run.dbt_models_failed == [], "\n".join(run.dbt_models_failed)
+    changed = {t for t, (_, rows) in run.marts.items() if rows != base.marts[t][1]}
+    assert changed == set(), f"marts that differ from the clean run: {sorted(changed)}"
