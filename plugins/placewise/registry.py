@@ -33,6 +33,35 @@ class RegistryError(ValueError):
     """The club registry file is invalid; the message says where and how to fix it."""
 
 
+#: The largest club id the warehouse holds (``loyalty_club_id`` is ``bigint``).
+MAX_CLUB_ID = 2**63 - 1
+
+
+class _DuplicateKeyError(yaml.MarkedYAMLError):
+    """A mapping names the same key twice (plain YAML would keep the last one silently)."""
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: SafeLoader reports it
+                break
+            if duplicate:
+                line = key_node.start_mark.line + 1
+                raise _DuplicateKeyError(
+                    problem=f"key {key!r} is given twice (again on line {line}); keep one",
+                    problem_mark=key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 @dataclass(frozen=True)
 class Club:
     """One loyalty club of the registry."""
@@ -58,6 +87,11 @@ def _club(entry: Any, where: str) -> Club:
     club_id = entry.get("id")
     if isinstance(club_id, bool) or not isinstance(club_id, int) or club_id <= 0:
         raise RegistryError(f"{where}: 'id' must be a positive integer, got {club_id!r}")
+    if club_id > MAX_CLUB_ID:
+        raise RegistryError(
+            f"{where}: 'id' {club_id} is too large; club ids are at most {MAX_CLUB_ID} "
+            "(the warehouse stores them as bigint)"
+        )
     name = entry.get("name")
     if not isinstance(name, str) or not name.strip():
         raise RegistryError(f"{where} (id {club_id}): 'name' must be a non-empty string")
@@ -76,6 +110,12 @@ def _club(entry: Any, where: str) -> Club:
     reports = entry.get("reports", list(DEFAULT_REPORT_AGGREGATIONS))
     if not isinstance(reports, list) or not reports:
         raise RegistryError(f"{where} (id {club_id}): 'reports' must be a non-empty list")
+    not_names = [r for r in reports if not isinstance(r, str)]
+    if not_names:
+        raise RegistryError(
+            f"{where} (id {club_id}): 'reports' must list report names, got {not_names!r}; "
+            f"known: {', '.join(sorted(CATALOG))}"
+        )
     unknown_reports = [r for r in reports if r not in CATALOG]
     if unknown_reports:
         raise RegistryError(
@@ -88,7 +128,9 @@ def _club(entry: Any, where: str) -> Club:
 def parse_registry(text: str, source: str = "<clubs>") -> list[Club]:
     """Parse and validate registry YAML text."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)
+    except _DuplicateKeyError as exc:
+        raise RegistryError(f"{source}: {exc.problem}") from exc
     except yaml.YAMLError as exc:
         raise RegistryError(f"{source}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("clubs"), list):
@@ -109,7 +151,16 @@ def load_registry(path: str | Path) -> list[Club]:
         raise RegistryError(
             f"club registry {path} not found; create it or set PLACEWISE_CLUBS_FILE"
         )
-    return parse_registry(path.read_text(), str(path))
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise RegistryError(
+            f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at line {line}); "
+            "save the file as UTF-8"
+        ) from exc
+    return parse_registry(text, str(path))
 
 
 def enabled_clubs(clubs: Sequence[Club]) -> list[Club]:

@@ -5,6 +5,9 @@ CLI, the Airflow tasks and the tests; nothing here imports Airflow.
 A slice that fails does not stop the others: every outcome is collected and the caller decides
 (an Airflow task fails at the end with a summary that names what failed). Errors that would fail
 every slice the same way (bad token, missing permit, malformed headers) stop the loop at once.
+A warehouse connection that drops mid-run (server restart, a terminated backend) is replaced by
+a fresh one and the slice's load retried once on it; if that fails too, the slice fails, named
+in the summary, and the next slice starts on a fresh connection again.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+
+import psycopg
 
 from placewise.api.client import PlacewiseClient
 from placewise.api.errors import (
@@ -31,7 +36,7 @@ from placewise.warehouse.load import (
     already_loaded,
     load_manifest,
 )
-from placewise.warehouse.schema import connect_migrated
+from placewise.warehouse.schema import connect, connect_migrated
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +57,51 @@ class OutcomeStatus(StrEnum):
 
 #: Outcomes that fail a run.
 FAILED_STATUSES = (OutcomeStatus.FAILED, OutcomeStatus.QUARANTINED)
+
+
+class _Warehouse:
+    """The run's warehouse connection, replaced by a fresh one when the server drops it."""
+
+    def __init__(self, conninfo: str) -> None:
+        self.conninfo = conninfo
+        self.conn = connect_migrated(conninfo)
+
+    def __enter__(self) -> _Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.conn.close()
+
+    def usable(self) -> psycopg.Connection:
+        """The connection, reconnected first if the previous one broke."""
+        if self.conn.broken or self.conn.closed:
+            self.reconnect()
+        return self.conn
+
+    def reconnect(self) -> None:
+        self.conn.close()
+        self.conn = connect(self.conninfo)
+
+    def load(
+        self, store: LandingStore, manifest: SliceManifest, run_id: str | None, description: str
+    ) -> LoadResult:
+        """Load one manifest; on a dropped connection, once more on a fresh one."""
+        try:
+            return load_manifest(self.usable(), store, manifest, run_id=run_id)
+        except psycopg.OperationalError as exc:
+            if not self.conn.broken:
+                raise
+            log.warning(
+                "%s: the warehouse connection was lost (%s); retrying on a fresh connection",
+                description,
+                " ".join(str(exc).split()),
+            )
+            self.reconnect()
+            return load_manifest(self.conn, store, manifest, run_id=run_id)
+
+
+def _warehouse_failed(exc: psycopg.OperationalError) -> str:
+    return f"the warehouse failed (even on a fresh connection): {' '.join(str(exc).split())}"
 
 
 @dataclass
@@ -123,16 +173,16 @@ def sync_slices(
     warehouse already holds is ``unchanged`` and adds no rows to the summary.
     """
     summary = SyncSummary()
-    with connect_migrated(conninfo) as conn:
+    with _Warehouse(conninfo) as warehouse:
         for spec in specs:
-            if skip_loaded and already_loaded(conn, spec.slice_key, spec.body()):
-                summary.outcomes.append(
-                    SliceOutcome(spec.slice_key, spec.description, OutcomeStatus.SKIPPED)
-                )
-                continue
             try:
+                if skip_loaded and already_loaded(warehouse.usable(), spec.slice_key, spec.body()):
+                    summary.outcomes.append(
+                        SliceOutcome(spec.slice_key, spec.description, OutcomeStatus.SKIPPED)
+                    )
+                    continue
                 manifests = fetch_slice(client, store, spec)
-                results = [load_manifest(conn, store, m, run_id=run_id) for m in manifests]
+                results = [warehouse.load(store, m, run_id, spec.description) for m in manifests]
                 status = _status_of(results)
                 rows = sum(r.rows for r in results if not r.unchanged)
                 tokens = sum(m.tokens_spent for m in manifests)
@@ -155,6 +205,14 @@ def sync_slices(
                 summary.outcomes.append(
                     SliceOutcome(
                         spec.slice_key, spec.description, OutcomeStatus.FAILED, error=str(exc)
+                    )
+                )
+            except psycopg.OperationalError as exc:
+                error = _warehouse_failed(exc)
+                log.error("%s failed: %s", spec.description, error)
+                summary.outcomes.append(
+                    SliceOutcome(
+                        spec.slice_key, spec.description, OutcomeStatus.FAILED, error=error
                     )
                 )
             except ResultShapeError as exc:
@@ -234,22 +292,33 @@ def replay(
     damaged fails loudly rather than loading something else than what the API sent.
     """
     summary = SyncSummary()
-    with connect_migrated(conninfo) as conn:
+    with _Warehouse(conninfo) as warehouse:
         for manifest in manifests:
             description = f"replay {manifest.slice_key}"
-            broken = [p.path for p in manifest.parts if not store.verify(p)]
+            broken = [store.locate(p) for p in manifest.parts if not store.verify(p)]
             if broken:
                 summary.outcomes.append(
                     SliceOutcome(
                         manifest.slice_key,
                         description,
                         OutcomeStatus.FAILED,
-                        error=f"landed body does not match its sha256: {', '.join(broken)}",
+                        error="landed body missing or not matching its sha256: "
+                        + ", ".join(broken),
                     )
                 )
                 continue
             try:
-                result = load_manifest(conn, store, manifest, run_id=run_id)
+                result = warehouse.load(store, manifest, run_id, description)
+            except psycopg.OperationalError as exc:
+                summary.outcomes.append(
+                    SliceOutcome(
+                        manifest.slice_key,
+                        description,
+                        OutcomeStatus.FAILED,
+                        error=_warehouse_failed(exc),
+                    )
+                )
+                continue
             except QuarantinedError as exc:
                 summary.outcomes.append(
                     SliceOutcome(

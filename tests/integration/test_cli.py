@@ -376,3 +376,58 @@ def test_help_exits_0_and_lists_the_subcommands(capsys):
     out = capsys.readouterr().out
     for command in ("plan", "sync", "replay", "migrate", "clubs"):
         assert command in out
+
+
+def test_replay_from_a_landing_root_copied_elsewhere_loads_the_same_rows(
+    live_env, fresh_database, tmp_path, capsys
+):
+    import shutil
+
+    assert main(["sync", *SELECTION]) == 0
+    capsys.readouterr()
+    loaded = raw_counts(fresh_database)
+    shutil.copytree(tmp_path / "landing", tmp_path / "restored")
+    shutil.rmtree(tmp_path / "landing")
+    with psycopg.connect(fresh_database, autocommit=True) as conn:
+        conn.execute("truncate placewise_raw.sendings_stats, placewise_raw.sendings")
+        conn.execute("truncate placewise_ops.slices, placewise_ops.loaded_partitions")
+    live_env.setenv("PLACEWISE_LANDING_ROOT", str(tmp_path / "restored"))
+    assert main(["replay", *DAYS]) == 0
+    assert capsys.readouterr().out.startswith("22 slices: 22 loaded, 0 skipped, 0 failed")
+    assert raw_counts(fresh_database) == loaded
+    with psycopg.connect(fresh_database) as conn:
+        [paths] = conn.execute(
+            "select array_agg(p) from placewise_ops.slices, unnest(landed_paths) p"
+        ).fetchone()
+    assert paths and all(p.startswith(str(tmp_path / "restored")) for p in paths)
+
+
+def test_a_sync_rerun_that_changed_nothing_reports_unchanged_and_lands_nothing_new(
+    live_env, tmp_path, capsys
+):
+    args = ["sync", *DAYS, "--club", "1001", "--report", "sendings_stats", "--report", "sendings"]
+    assert main(args) == 0
+    capsys.readouterr()
+    landed = sorted(p for p in (tmp_path / "landing").rglob("*") if p.is_file())
+    assert main(args) == 0
+    assert capsys.readouterr().out.startswith("11 slices: 0 loaded, 11 unchanged")
+    assert sorted(p for p in (tmp_path / "landing").rglob("*") if p.is_file()) == landed
+
+
+def test_replay_with_quarantined_slices_exits_1_and_lists_each_with_its_reason(
+    env, fresh_database, tmp_path, capsys
+):
+    migrate(fresh_database)
+    env.setenv("WAREHOUSE_URL", fresh_database)
+    store = LandingStore(tmp_path / "landing")
+    land_member_balance(
+        store, date(2026, 11, 20), date(2026, 11, 20), 2**63, "2026-11-21T02:30:00+00:00"
+    )
+    land_member_balance(
+        store, date(2026, 11, 21), date(2026, 11, 21), 5, "2026-11-22T02:30:00+00:00"
+    )
+    assert main(["replay", "--report", "member_balance"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("2 slices: 1 loaded, 0 skipped, 0 failed, 1 quarantined")
+    [line] = [line for line in out.splitlines() if line.startswith("  quarantined:")]
+    assert "2026-11-20" in line and "beyond the warehouse's bigint range" in line

@@ -597,3 +597,46 @@ def test_copy_text_stores_what_psycopg_write_row_stores(db):
         expected = row[TYPES.index("timestamptz")]
         # by timestamp: Python never calls a time in a DST fold equal to one in another zone
         assert (instant and instant.timestamp()) == (expected and expected.timestamp())
+
+
+def test_a_dropped_warehouse_connection_mid_run_is_replaced_and_the_run_goes_on(
+    db, tmp_path, monkeypatch
+):
+    from placewise import sync
+
+    url, conn = db
+    store = LandingStore(tmp_path)
+    manifests = [land(store, day_spec(club=c), stats_body({"new": c})) for c in (1, 2, 3)]
+    real_load = sync.load_manifest
+    calls = []
+
+    def load_after_the_backend_was_killed(run_conn, *args, **kwargs):
+        calls.append(run_conn.info.backend_pid)
+        if len(calls) == 2:  # the second slice: the server drops the run's connection
+            conn.execute("select pg_terminate_backend(%s)", (run_conn.info.backend_pid,))
+        return real_load(run_conn, *args, **kwargs)
+
+    monkeypatch.setattr(sync, "load_manifest", load_after_the_backend_was_killed)
+    summary = sync.replay(manifests, store=store, conninfo=url)
+    assert [o.status for o in summary.outcomes] == [sync.OutcomeStatus.LOADED] * 3
+    assert len(calls) == 4 and calls[2] != calls[1]  # the second slice retried on a new backend
+    values = conn.execute("select loyalty_club_id, value from placewise_raw.sendings_stats")
+    assert sorted(values.fetchall()) == [(1, 1), (2, 2), (3, 3)]
+
+
+def test_a_warehouse_that_stays_unreachable_fails_the_slice_by_name(db, tmp_path, monkeypatch):
+    from placewise import sync
+
+    url, conn = db
+    store = LandingStore(tmp_path)
+    manifests = [land(store, day_spec(club=c), stats_body({"new": c})) for c in (1, 2)]
+
+    def always_dropped(run_conn, *args, **kwargs):
+        conn.execute("select pg_terminate_backend(%s)", (run_conn.info.backend_pid,))
+        run_conn.execute("select 1")
+
+    monkeypatch.setattr(sync, "load_manifest", always_dropped)
+    summary = sync.replay(manifests, store=store, conninfo=url)
+    assert [o.status for o in summary.outcomes] == [sync.OutcomeStatus.FAILED] * 2
+    assert "the warehouse failed" in summary.outcomes[0].error
+    assert manifests[0].slice_key in summary.text()

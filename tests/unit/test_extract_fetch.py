@@ -297,3 +297,26 @@ def test_a_malformed_query_page_raises_a_shape_error_and_keeps_the_body(store):
         fetch_slice(client, store, spec)
     assert written(store) == []
     assert len(list((store.root / "objects").rglob("*.json"))) == 1
+
+
+def test_a_refetch_with_a_byte_identical_answer_writes_no_new_manifest(store):
+    api = FakeApi(series=2)
+    spec = timeseries_spec(date(2026, 11, 20), date(2026, 11, 26), Endpoint.EXPORT)
+    with client_for(api) as client:
+        [first] = fetch_slice(client, store, spec)
+        objects = sorted(p for p in (store.root / "objects").rglob("*.json"))
+        [again] = fetch_slice(client, store, spec)
+    assert len(api.calls) == 2
+    assert written(store) == [first]
+    assert sorted(p for p in (store.root / "objects").rglob("*.json")) == objects
+    assert again.parts == first.parts and again.tokens_spent == COST["export"]
+
+
+def test_a_refetch_with_a_changed_answer_writes_its_own_manifest(store):
+    api = FakeApi(series=2)
+    spec = timeseries_spec(date(2026, 11, 20), date(2026, 11, 26), Endpoint.EXPORT)
+    with client_for(api) as client:
+        fetch_slice(client, store, spec)
+        api.series = 3
+        fetch_slice(client, store, spec)
+    assert len(written(store)) == 2

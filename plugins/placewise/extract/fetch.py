@@ -78,6 +78,23 @@ def _manifest(
     )
 
 
+def _same_as_current(store: LandingStore, manifest: SliceManifest) -> bool:
+    """True if the slice's newest manifest already records exactly this answer to this request.
+
+    A rerun that changed nothing then writes nothing new to the landing root (the bodies are
+    content-addressed, so no new object either); the manifest is still returned for loading,
+    where the warehouse reports the slice unchanged.
+    """
+    current = store.current_manifest(manifest.report, manifest.scope, manifest.slice_key)
+    return (
+        current is not None
+        and current.status == manifest.status
+        and current.endpoint == manifest.endpoint
+        and current.request_body == manifest.request_body
+        and [p.sha256 for p in current.parts] == [p.sha256 for p in manifest.parts]
+    )
+
+
 def _download(
     client: PlacewiseClient, store: LandingStore, spec: SliceSpec, body: dict, acc: _Accumulator
 ) -> LandedPart:
@@ -118,7 +135,8 @@ def fetch_slice(
         parts: list[LandedPart], status: ManifestStatus = ManifestStatus.LANDED
     ) -> SliceManifest:
         manifest = _manifest(spec, parts, acc, started, fetched_at, status)
-        store.write_manifest(manifest)
+        if not _same_as_current(store, manifest):
+            store.write_manifest(manifest)
         return manifest
 
     if spec.endpoint is not Endpoint.QUERY:

@@ -91,6 +91,7 @@ def context_of(manifest: SliceManifest) -> SliceContext:
 
 def _insert_slice(
     conn: psycopg.Connection,
+    store: LandingStore | None,
     manifest: SliceManifest,
     result_type: str,
     status: str,
@@ -120,7 +121,7 @@ def _insert_slice(
             manifest.endpoint,
             json.dumps(manifest.request_body),
             _combined_sha(manifest),
-            [p.path for p in manifest.parts],
+            _landed_paths(store, manifest),
             sum(p.bytes for p in manifest.parts),
             manifest.tokens_spent,
             manifest.attempts,
@@ -133,6 +134,13 @@ def _insert_slice(
     ).fetchone()
     assert row is not None
     return int(row[0]), row[1]
+
+
+def _landed_paths(store: LandingStore | None, manifest: SliceManifest) -> list[str]:
+    """Where the slice's bodies are now: under the store's root (as recorded without a store)."""
+    if store is None:
+        return [p.path for p in manifest.parts]
+    return [store.locate(p) for p in manifest.parts]
 
 
 def _combined_sha(manifest: SliceManifest) -> str:
@@ -421,9 +429,9 @@ def load_manifest(
             else:
                 owner = _records_owned_by_newer(conn, ctx, as_of)
             if owner is not None:
-                return _superseded_on_arrival(conn, manifest, result_type, owner, run_id)
+                return _superseded_on_arrival(conn, store, manifest, result_type, owner, run_id)
             slice_id, loaded_at = _insert_slice(
-                conn, manifest, result_type, SliceStatus.LOADED, run_id
+                conn, store, manifest, result_type, SliceStatus.LOADED, run_id
             )
             only = days if newer else None
             _delete_previous(conn, ctx, result_type, only)
@@ -450,8 +458,8 @@ def load_manifest(
     except (BadPayloadError, ResultShapeError, UnicodeDecodeError, psycopg.errors.DataError) as exc:
         # the database's message spans lines (DETAIL, CONTEXT): one line in the reason
         reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-        quarantine_id = quarantine(conn, manifest, reason, run_id=run_id)
-        paths = ", ".join(p.path for p in manifest.parts)
+        quarantine_id = quarantine(conn, manifest, reason, run_id=run_id, store=store)
+        paths = ", ".join(_landed_paths(store, manifest))
         raise QuarantinedError(
             f"{manifest.report} {manifest.scope} agg={manifest.aggregation} "
             f"window {manifest.window_start}..{manifest.window_end}: payload quarantined "
@@ -476,13 +484,14 @@ def load_manifest(
 
 def _superseded_on_arrival(
     conn: psycopg.Connection,
+    store: LandingStore,
     manifest: SliceManifest,
     result_type: str,
     owner: int,
     run_id: str | None,
 ) -> LoadResult:
     """Record a slice whose every partition a newer answer owns: ``superseded``, nothing loaded."""
-    slice_id, _ = _insert_slice(conn, manifest, result_type, SliceStatus.SUPERSEDED, run_id)
+    slice_id, _ = _insert_slice(conn, store, manifest, result_type, SliceStatus.SUPERSEDED, run_id)
     detail = (
         f"answer as of {manifest_as_of(manifest)} is older than that of slice {owner}, "
         "which owns its partitions"
@@ -539,13 +548,20 @@ def _identical_current(
 
 
 def quarantine(
-    conn: psycopg.Connection, manifest: SliceManifest, reason: str, *, run_id: str | None = None
+    conn: psycopg.Connection,
+    manifest: SliceManifest,
+    reason: str,
+    *,
+    run_id: str | None = None,
+    store: LandingStore | None = None,
 ) -> int:
-    """Record a rejected slice (status 'quarantined' + a quarantine row); the raw file stays."""
+    """Record a rejected slice (status 'quarantined' + a quarantine row); the raw file stays.
+
+    With ``store``, the landed paths recorded are where the bodies are under its root.
+    """
+    result_type = context_of(manifest).spec.result_type
     with conn.transaction():
-        _insert_slice(
-            conn, manifest, context_of(manifest).spec.result_type, SliceStatus.QUARANTINED, run_id
-        )
+        _insert_slice(conn, store, manifest, result_type, SliceStatus.QUARANTINED, run_id)
         row = conn.execute(
             f"""
             insert into {OPS_SCHEMA}.quarantine
@@ -561,7 +577,7 @@ def quarantine(
                 manifest.aggregation,
                 manifest.window_start,
                 manifest.window_end,
-                [p.path for p in manifest.parts],
+                _landed_paths(store, manifest),
                 reason,
                 run_id,
             ),

@@ -31,12 +31,20 @@ from placewise.api.errors import ResultShapeError
 from placewise.extract.plan import NO_AGGREGATION
 from placewise.extract.windows import Window, floor_to_interval
 from placewise.formats.results import iter_records, parse_statistics, parse_timeseries
-from placewise.warehouse.casts import BIGINT_MAX, cast_problem, nested_timestamps, typed_fields
+from placewise.warehouse.casts import (
+    BIGINT_MAX,
+    BIGINT_MIN,
+    cast_problem,
+    nested_timestamps,
+    typed_fields,
+)
 
 #: Record fields whose name ends so are counts: null or a non-negative number.
 _COUNT_SUFFIX = "_count"
 #: Label/record shapes (key tuples) kept per body before the cache is dropped and rebuilt.
 _MAX_SHAPES = 64
+#: Timestamps known valid kept per body before the cache is dropped (it only caps it).
+_MAX_TIMES = 4096
 _ABSENT = object()
 
 
@@ -96,14 +104,14 @@ def _find_nul(value: Any, path: str = "") -> str | None:
     return None
 
 
-def refuse_nul(text: str, value: Any, where: str) -> None:
-    """Refuse a NUL character in ``value`` (whose JSON text is ``text``): no text type holds it.
+def may_hold_nul(text: str) -> bool:
+    """Whether the JSON text of a value may hold a NUL character (one substring search each);
+    ``refuse_nul`` then walks the value to be sure and to name where it is."""
+    return "\\u0000" in text or "\x00" in text
 
-    The JSON text is looked at first (one substring search); only a text that may hold one is
-    walked to name where it is.
-    """
-    if "\\u0000" not in text and "\x00" not in text:
-        return
+
+def refuse_nul(value: Any, where: str) -> None:
+    """Refuse a NUL character anywhere in ``value``: PostgreSQL text and jsonb cannot hold it."""
     found = _find_nul(value)
     if found is not None:
         raise BadPayloadError(
@@ -166,12 +174,14 @@ class _Shape(NamedTuple):
 
     enum_keys: tuple[str, ...]
     count_keys: tuple[str, ...]
-    #: (key, type staging casts it to) of the keys that staging casts
-    typed_keys: tuple[tuple[str, str], ...]
+    #: the keys that staging casts to bigint (counts aside: ``count`` checks those)
+    bigint_keys: tuple[str, ...]
+    #: (key, type staging casts it to) of the other keys that staging casts
+    other_keys: tuple[tuple[str, str], ...]
     #: (key, paths inside it that staging casts to timestamptz) of the object keys with some
-    nested_keys: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...]
-    #: True when the keys are in sorted order (the label's JSON text is then its grain key)
-    is_sorted: bool
+    nested_keys: tuple[tuple[str, frozenset[tuple[str, ...]]], ...]
+    #: The keys in sorted order (a label's grain key is its values in this order)
+    sorted_order: tuple[str, ...]
 
 
 class _ContentRules:
@@ -196,6 +206,9 @@ class _ContentRules:
         }
         self._typed = typed_fields(ctx.report)
         self._nested = nested_timestamps(ctx.report)
+        self._valid_times: set[Any] = set()
+        self._last_keys: dict[str, Any] | None = None
+        self._last_shape = _Shape((), (), (), (), (), ())
         self._shapes: dict[tuple[str, ...], _Shape] = {}
         self._zones: dict[str, ZoneInfo] = {}
 
@@ -223,39 +236,69 @@ class _ContentRules:
             raise BadPayloadError(f"{where}: negative count {value!r}")
         raise BadPayloadError(f"{where}: count {value} is beyond the warehouse's bigint range")
 
-    def grain(self, key: Any, what: str, index: int, name: str) -> None:
-        """Refuse a second row for the same grain key in one slice (it would double a figure)."""
-        seen = self._stats.grain
-        size = len(seen)
-        seen.add(key)
-        if len(seen) == size:
-            raise BadPayloadError(f"{self.at(what, index)}: duplicate {name}")
+    def duplicate(self, what: str, index: int, name: str) -> BadPayloadError:
+        """The error for a second row of the same grain key in one slice (it would double a
+        figure); the builders test membership inline, as that runs for every row."""
+        return BadPayloadError(f"{self.at(what, index)}: duplicate {name}")
 
-    def label_key(self, label: dict[str, Any], text: str, club: int | None) -> tuple[Any, str]:
-        """The grain key of a series label (its club and its JSON with sorted keys)."""
-        if not self.shape(label).is_sorted:
-            text = json.dumps(label, sort_keys=True, separators=(",", ":"), default=_json_number)
-        return club, text
+    def label_key(self, label: dict[str, Any], club: int | None) -> tuple[Any, ...]:
+        """The grain key of a series label: its club and its content whatever the key order.
+
+        Its keys and values in sorted key order; its JSON with sorted keys if a value is
+        unhashable (a list or an object).
+        """
+        shape = self._last_shape if self._last_keys is label else self.shape(label)
+        order = shape.sorted_order
+        values = tuple(map(label.__getitem__, order))
+        try:
+            hash(values)
+        except TypeError:
+            sorted_text = json.dumps(
+                label, sort_keys=True, separators=(",", ":"), default=_json_number
+            )
+            return club, sorted_text
+        return club, order, values
 
     def typed(self, mapping: dict[str, Any], shape: _Shape, what: str, index: int) -> None:
-        """Refuse a value that staging's cast for its key could not take."""
-        for key, pg_type in shape.typed_keys:
-            problem = cast_problem(pg_type, mapping[key])
-            if problem is not None:
-                raise BadPayloadError(f"{self.at(what, index)}: {key} {problem}")
-        for key, paths in shape.nested_keys:
+        """Refuse a value that staging's cast for its key could not take.
+
+        ``bigint`` keys (ids, the common case) are decided inline; timestamps already seen in
+        the body are not parsed again (nested ranges repeat across records).
+        """
+        for key in shape.bigint_keys:
             value = mapping[key]
-            if type(value) is not dict:
+            if value is None or (type(value) is int and BIGINT_MIN <= value <= BIGINT_MAX):
                 continue
-            for path in paths:
-                leaf: Any = value
-                for step in path:
-                    leaf = leaf.get(step) if type(leaf) is dict else None
-                problem = cast_problem("timestamptz", leaf)
-                if problem is not None:
-                    raise BadPayloadError(
-                        f"{self.at(what, index)}: {key}.{'.'.join(path)} {problem}"
-                    )
+            self._refuse(key, cast_problem("bigint", value), what, index)
+        for key, pg_type in shape.other_keys:
+            value = mapping[key]
+            if value is not None and (type(value) is not str or value not in self._valid_times):
+                self._check(key, pg_type, value, what, index)
+        for key, paths in shape.nested_keys:
+            ranges = mapping[key]
+            if type(ranges) is not dict:
+                continue
+            for outer, inner in ranges.items():
+                if type(inner) is not dict:
+                    continue
+                for end, leaf in inner.items():
+                    if (
+                        leaf is not None
+                        and (outer, end) in paths
+                        and (type(leaf) is not str or leaf not in self._valid_times)
+                    ):
+                        self._check(f"{key}.{outer}.{end}", "timestamptz", leaf, what, index)
+
+    def _check(self, key: str, pg_type: str, value: Any, what: str, index: int) -> None:
+        self._refuse(key, cast_problem(pg_type, value), what, index)
+        if type(value) is str:
+            if len(self._valid_times) >= _MAX_TIMES:
+                self._valid_times.clear()
+            self._valid_times.add(value)
+
+    def _refuse(self, key: str, problem: str | None, what: str, index: int) -> None:
+        if problem is not None:
+            raise BadPayloadError(f"{self.at(what, index)}: {key} {problem}")
 
     # -- clubs ------------------------------------------------------------------------------------
 
@@ -323,9 +366,18 @@ class _ContentRules:
             shape = self._shapes[keys] = _Shape(
                 tuple(k for k in keys if k in self._enum_fields),
                 tuple(k for k in keys if k.endswith(_COUNT_SUFFIX)),
-                tuple((k, self._typed[k]) for k in keys if k in self._typed),
-                tuple((k, self._nested[k]) for k in keys if k in self._nested),
-                list(keys) == sorted(keys),
+                tuple(
+                    k
+                    for k in keys
+                    if self._typed.get(k) == "bigint" and not k.endswith(_COUNT_SUFFIX)
+                ),
+                tuple(
+                    (k, self._typed[k])
+                    for k in keys
+                    if k in self._typed and self._typed[k] != "bigint"
+                ),
+                tuple((k, frozenset(self._nested[k])) for k in keys if k in self._nested),
+                tuple(sorted(keys)),
             )
         return shape
 
@@ -353,7 +405,8 @@ class _ContentRules:
             raw = label[key]
         club = self.club(raw, key, "series", index)
         shape = self.note_enums(label)
-        if shape.typed_keys:
+        self._last_keys, self._last_shape = label, shape  # for label_key, called next
+        if shape.bigint_keys or shape.other_keys:
             self.typed(label, shape, "series", index)
         return club
 
@@ -408,7 +461,8 @@ def statistics_rows(
     aggregation, start, end = ctx.aggregation, ctx.window.start, ctx.window.end
     stat_date = start.date()
     range_timezone = header.range_timezone
-    count, label_rules, zone, grain = rules.count, rules.label, rules.zone, rules.grain
+    count, label_rules, zone, label_key = rules.count, rules.label, rules.zone, rules.label_key
+    seen = stats.grain
     for index, (label, series_timezone, value) in enumerate(series):
         if value is None:
             continue
@@ -418,8 +472,12 @@ def statistics_rows(
         if timezone is not None:
             zone(timezone, "series", index)
         text = _compact_json(label)
-        refuse_nul(text, label, rules.at("series", index))
-        grain(rules.label_key(label, text, club), "series", index, f"series {text}")
+        if may_hold_nul(text):
+            refuse_nul(label, rules.at("series", index))
+        size = len(seen)
+        seen.add(label_key(label, club))
+        if len(seen) == size:
+            raise rules.duplicate("series", index, f"series {text}")
         stats.rows += 1
         yield (
             club,
@@ -472,8 +530,12 @@ def timeseries_rows(
     for index, item in enumerate(series):
         club = rules.label(item.label, index)
         label = _compact_json(item.label)
-        refuse_nul(label, item.label, rules.at("series", index))
-        rules.grain(rules.label_key(item.label, label, club), "series", index, f"series {label}")
+        if may_hold_nul(label):
+            refuse_nul(item.label, rules.at("series", index))
+        size = len(stats.grain)
+        stats.grain.add(rules.label_key(item.label, club))
+        if len(stats.grain) == size:
+            raise rules.duplicate("series", index, f"series {label}")
         if is_local:
             zone = rules.zone(item.timezone, "series", index)
             timezone: str | None = item.timezone
@@ -541,7 +603,7 @@ def records_rows(ctx: SliceContext, fp: IO[bytes], stats: PayloadStats) -> Itera
     record_rules = rules.record
     stream = iter_records(fp, keep_raw=True)
     first_key = key_fields[0] if key_fields else None
-    grain, at = rules.grain, rules.at
+    seen, at = stats.grain, rules.at
     for index, record in enumerate(stream):
         club = record_rules(record, index)
         if single_key is not None:
@@ -555,8 +617,12 @@ def records_rows(ctx: SliceContext, fp: IO[bytes], stats: PayloadStats) -> Itera
         text = stream.raw
         if text is None:
             text = _compact_json(record)
-        refuse_nul(text, record, at("record", index))
-        grain((club, key), "record", index, f"record key {key!r}")
+        if may_hold_nul(text):
+            refuse_nul(record, at("record", index))
+        size = len(seen)
+        seen.add((club, key))
+        if len(seen) == size:
+            raise rules.duplicate("record", index, f"record key {key!r}")
         stats.rows += 1
         yield club, aggregation, key, text
 
