@@ -101,7 +101,7 @@ class _Warehouse:
 
 
 def _warehouse_failed(exc: psycopg.OperationalError) -> str:
-    return f"the warehouse failed (even on a fresh connection): {' '.join(str(exc).split())}"
+    return f"the warehouse failed: {' '.join(str(exc).split())}"
 
 
 @dataclass

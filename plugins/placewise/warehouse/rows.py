@@ -366,10 +366,13 @@ class _ContentRules:
             shape = self._shapes[keys] = _Shape(
                 tuple(k for k in keys if k in self._enum_fields),
                 tuple(k for k in keys if k.endswith(_COUNT_SUFFIX)),
+                # counts are checked by ``count`` and club keys by ``club`` (ranges included)
                 tuple(
                     k
                     for k in keys
-                    if self._typed.get(k) == "bigint" and not k.endswith(_COUNT_SUFFIX)
+                    if self._typed.get(k) == "bigint"
+                    and not k.endswith(_COUNT_SUFFIX)
+                    and k not in (KEY_CLUB_LABEL, self._club_field)
                 ),
                 tuple(
                     (k, self._typed[k])
