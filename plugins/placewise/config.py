@@ -22,6 +22,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 DEFAULT_NIGHTLY_CRON = "30 2 * * *"
 EXTRACT_MODES = ("export", "query")
+DBT_EXECUTION_MODES = ("watcher", "local")
 
 
 class PipelineSettingsError(ValueError):
@@ -86,10 +87,13 @@ class PipelineSettings:
     restatement_days: int = 7
     use_export: bool = True
     backfill_token_reserve: int = 20
+    nightly_token_floor: int = 20
     rate_capacity: int = 60
     rate_refill_per_s: float = 6.0
     task_retries: int = 2
     nightly_cron: str = DEFAULT_NIGHTLY_CRON
+    dbt_execution: str = "watcher"
+    progress_every: int = 25
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PipelineSettings:
@@ -99,6 +103,11 @@ class PipelineSettings:
         if mode not in EXTRACT_MODES:
             raise PipelineSettingsError(
                 f"PLACEWISE_EXTRACT_MODE must be 'export' or 'query', got {mode!r}"
+            )
+        dbt_execution = env.get("PLACEWISE_DBT_EXECUTION") or "watcher"
+        if dbt_execution not in DBT_EXECUTION_MODES:
+            raise PipelineSettingsError(
+                f"PLACEWISE_DBT_EXECUTION must be 'watcher' or 'local', got {dbt_execution!r}"
             )
         return cls(
             landing_root=_text(env, "PLACEWISE_LANDING_ROOT", str(REPO_ROOT / ".demo" / "landing")),
@@ -111,8 +120,11 @@ class PipelineSettings:
             restatement_days=_int(env, "PLACEWISE_RESTATEMENT_DAYS", 7),
             use_export=mode == "export",
             backfill_token_reserve=_int(env, "PLACEWISE_BACKFILL_TOKEN_RESERVE", 20),
+            nightly_token_floor=_int(env, "PLACEWISE_NIGHTLY_TOKEN_FLOOR", 20),
             rate_capacity=_int(env, "PLACEWISE_RATE_CAPACITY", 60, positive=True),
             rate_refill_per_s=_float(env, "PLACEWISE_RATE_REFILL_PER_S", 6.0),
             task_retries=_int(env, "PLACEWISE_TASK_RETRIES", 2),
             nightly_cron=_cron(env, "PLACEWISE_NIGHTLY_CRON", DEFAULT_NIGHTLY_CRON),
+            dbt_execution=dbt_execution,
+            progress_every=_int(env, "PLACEWISE_PROGRESS_EVERY", 25, positive=True),
         )

@@ -13,10 +13,11 @@ in the summary, and the next slice starts on a fresh connection again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from typing import TypeVar
 
 import psycopg
 
@@ -36,9 +37,12 @@ from placewise.warehouse.load import (
     already_loaded,
     load_manifest,
 )
+from placewise.warehouse.maintenance import analyze_changed
 from placewise.warehouse.schema import connect, connect_migrated
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: Errors that say the configuration is wrong: retrying other slices would only repeat them.
 FATAL_ERRORS = (AuthenticationError, HeaderError)
@@ -81,6 +85,17 @@ class _Warehouse:
     def reconnect(self) -> None:
         self.conn.close()
         self.conn = connect(self.conninfo)
+
+    def analyze(self) -> None:
+        """Refresh the planner statistics of what the run changed (``analyze_changed``).
+
+        Only an optimisation: a warehouse that fails here has its data loaded already, so the
+        failure is logged, not raised.
+        """
+        try:
+            analyze_changed(self.usable())
+        except psycopg.OperationalError as exc:
+            log.warning("statistics not refreshed: %s", " ".join(str(exc).split()))
 
     def load(
         self, store: LandingStore, manifest: SliceManifest, run_id: str | None, description: str
@@ -157,6 +172,24 @@ class SyncSummary:
         return "\n".join(lines)
 
 
+#: Called with each slice's outcome as soon as it is known (progress reporting).
+OutcomeObserver = Callable[["SliceOutcome"], None]
+
+
+def _observed(
+    items: Iterable[T], summary: SyncSummary, on_outcome: OutcomeObserver | None
+) -> Iterator[T]:
+    """Yield ``items``; after each one, pass the outcome the loop body recorded to ``on_outcome``.
+
+    A body that raises (a fatal error) is not resumed, so nothing is reported for it.
+    """
+    for item in items:
+        recorded = len(summary.outcomes)
+        yield item
+        if on_outcome is not None and len(summary.outcomes) > recorded:
+            on_outcome(summary.outcomes[-1])
+
+
 def sync_slices(
     specs: Iterable[SliceSpec],
     *,
@@ -165,16 +198,18 @@ def sync_slices(
     conninfo: str,
     run_id: str | None = None,
     skip_loaded: bool = False,
+    on_outcome: OutcomeObserver | None = None,
 ) -> SyncSummary:
     """Fetch, land and load every slice; collect outcomes instead of stopping at the first error.
 
     ``skip_loaded`` makes the run resumable: a slice whose current version was loaded from the
     very same request is not fetched again (backfills use this). A slice whose answer the
-    warehouse already holds is ``unchanged`` and adds no rows to the summary.
+    warehouse already holds is ``unchanged`` and adds no rows to the summary. ``on_outcome`` is
+    told each slice's outcome as it is recorded.
     """
     summary = SyncSummary()
     with _Warehouse(conninfo) as warehouse:
-        for spec in specs:
+        for spec in _observed(specs, summary, on_outcome):
             try:
                 if skip_loaded and already_loaded(warehouse.usable(), spec.slice_key, spec.body()):
                     summary.outcomes.append(
@@ -224,6 +259,7 @@ def sync_slices(
                         spec.slice_key, spec.description, OutcomeStatus.FAILED, error=error
                     )
                 )
+        warehouse.analyze()
     return summary
 
 
@@ -285,6 +321,7 @@ def replay(
     store: LandingStore,
     conninfo: str,
     run_id: str | None = None,
+    on_outcome: OutcomeObserver | None = None,
 ) -> SyncSummary:
     """Reload landed slices into the warehouse without calling the API.
 
@@ -293,7 +330,7 @@ def replay(
     """
     summary = SyncSummary()
     with _Warehouse(conninfo) as warehouse:
-        for manifest in manifests:
+        for manifest in _observed(manifests, summary, on_outcome):
             description = f"replay {manifest.slice_key}"
             broken = [store.locate(p) for p in manifest.parts if not store.verify(p)]
             if broken:
@@ -329,4 +366,5 @@ def replay(
             status = _status_of([result])
             rows = result.rows if status == OutcomeStatus.LOADED else 0
             summary.outcomes.append(SliceOutcome(manifest.slice_key, description, status, rows))
+        warehouse.analyze()
     return summary

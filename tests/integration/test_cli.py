@@ -431,3 +431,24 @@ def test_replay_with_quarantined_slices_exits_1_and_lists_each_with_its_reason(
     assert out.startswith("2 slices: 1 loaded, 0 skipped, 0 failed, 1 quarantined")
     [line] = [line for line in out.splitlines() if line.startswith("  quarantined:")]
     assert "2026-11-20" in line and "beyond the warehouse's bigint range" in line
+
+
+def test_sync_priority_picks_the_turn_in_the_shared_bucket(live_env, monkeypatch, capsys):
+    from placewise import service
+    from placewise.sync import SyncSummary
+
+    asked: list[str] = []
+
+    def fake_sync(specs, **kwargs):
+        asked.append(kwargs["priority"])
+        return SyncSummary()
+
+    monkeypatch.setattr(service, "sync", fake_sync)
+    args = ["sync", *DAYS, "--club", "1001", "--report", "sendings_stats"]
+    assert main(args) == 0
+    assert main([*args, "--priority", "high"]) == 0
+    assert main([*args, "--priority", "low"]) == 0
+    assert asked == ["normal", "high", "low"]
+    capsys.readouterr()
+    assert main([*args, "--priority", "urgent"]) == 2
+    assert "invalid choice: 'urgent'" in capsys.readouterr().err
