@@ -33,7 +33,7 @@ from placewise.api.settings import ApiSettings
 from placewise.config import REPO_ROOT, PipelineSettings
 from placewise.extract.plan import SliceSpec
 from placewise.landing.store import LandingStore
-from placewise.sync import OutcomeStatus, SliceOutcome, SyncSummary, sync_slices
+from placewise.sync import OutcomeStatus, SliceOutcome, SyncSummary
 from placewise.warehouse.rows import COLUMNS
 
 CLUBS = (1001, 1002)
@@ -255,21 +255,17 @@ def run_sync(
         for slice_key, mode in assignment.items():
             proxy.add(Rule(request_key(by_key[slice_key]), corrupt=mode.corrupt))
         api = ApiSettings(base_url=proxy.url, token=TOKEN)
-        store = LandingStore(settings.landing_root)
         summary = SyncSummary()
-        # the service's client and the engine loop, one slice per call, so that a crash on one
-        # slice (the finding) is recorded and cannot hide what the others do
-        with service.build_client(settings, api, database) as client:
-            for spec in specs:
-                try:
-                    one = sync_slices(
-                        [spec], client=client, store=store, conninfo=database, run_id=run_id
-                    )
-                except Exception as exc:
-                    one = SyncSummary(
-                        [SliceOutcome(spec.slice_key, spec.description, CRASHED, error=repr(exc))]
-                    )
-                summary.outcomes.extend(one.outcomes)
+        for spec in specs:  # one call per slice, so a crash on one slice cannot hide the rest
+            try:
+                one = service.sync(
+                    [spec], settings=settings, api=api, conninfo=database, run_id=run_id
+                )
+            except Exception as exc:  # the finding is the crash itself: record it, go on
+                one = SyncSummary(
+                    [SliceOutcome(spec.slice_key, spec.description, CRASHED, error=repr(exc))]
+                )
+            summary.outcomes.extend(one.outcomes)
         exchanges = list(proxy.exchanges)
     reasons: dict[str, list[str]] = {}
     with psycopg.connect(database) as conn:

@@ -664,6 +664,18 @@ RECORDS_MODES = [
     ),
 ]
 
+#: Modes the pipeline does not yet handle as expected, with what it does instead. Their tests are
+#: strict xfails: a fix makes the test pass, which fails the suite until the entry is removed.
+OPEN_MODES: dict[str, str] = {
+    "trailing_garbage": "loaded: the JSON reader stops after the first value, ignores the rest",
+    "deeply_nested_label": "loaded: a label value that is an object, not a scalar",
+    "truncated_mid_number": "quarantined, but the reason (Expecting ',' delimiter) does not say "
+    "that the body ended early",
+    "empty_body": "quarantined, but the reason does not say that the body is empty",
+    "bucket_at_to": "quarantined (bucket outside the window) instead of dropping that bucket",
+}
+
 ALL_MODES: list[Mode] = STATISTICS_MODES + TENANTS_MODES + TIMESERIES_MODES + RECORDS_MODES
 MODES = {m.name: m for m in ALL_MODES}
 assert len(MODES) == len(ALL_MODES), "mode names must be unique"
+assert set(OPEN_MODES) <= set(MODES), "open modes must be modes"
