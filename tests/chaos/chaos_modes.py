@@ -667,11 +667,6 @@ RECORDS_MODES = [
 #: Modes the pipeline does not yet handle as expected, with what it does instead. Their tests are
 #: strict xfails: a fix makes the test pass, which fails the suite until the entry is removed.
 OPEN_MODES: dict[str, str] = {
-    "trailing_garbage": "loaded: the JSON reader stops after the first value, ignores the rest",
-    "deeply_nested_label": "loaded: a label value that is an object, not a scalar",
-    "truncated_mid_number": "quarantined, but the reason (Expecting ',' delimiter) does not say "
-    "that the body ended early",
-    "empty_body": "quarantined, but the reason does not say that the body is empty",
     "bucket_at_to": "quarantined (bucket outside the window) instead of dropping that bucket",
 }
 

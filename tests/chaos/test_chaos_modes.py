@@ -202,11 +202,6 @@ def test_marts_hold_no_value_the_api_did_not_send(chaos_runs, batch):
     assert problems == [], "\n".join(problems)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dbt test aggregations_sum_to_none fails when one aggregation's slice of a club-day "
-    "is quarantined and the others loaded; dbt build then skips the marts downstream",
-)
 def test_dbt_build_builds_every_mart_while_a_slice_is_quarantined(chaos_runs):
     skipped = [
         line
