@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--token",
         default="dev-token",
-        help="accepted X-Client-Authorization token (all clubs and reports)",
+        help="accepted token, in X-Client-Authorization (or as a Bearer token under "
+        "--variant auth=user_token); all clubs and reports",
     )
     serve.add_argument(
         "--rate-capacity",
