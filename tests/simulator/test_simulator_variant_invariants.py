@@ -13,7 +13,7 @@ EVERY_VALUE = [(name, value) for name, values in VARIANTS.items() for value in v
 IDS = [f"{name}={value}" for name, value in EVERY_VALUE]
 WINDOW = {"from": "2026-11-10T00:00:00", "to": "2026-11-27T00:00:00"}
 AGGREGATIONS = ("service_type", "campaign_id", "channel", "reporting_id")
-CLUBS = (1001, 1002, 1003)
+CLUBS = (1001, 1002)
 
 
 def _api(name: str, value: str, **options: object) -> Api:
