@@ -30,6 +30,7 @@ TIMESERIES_REPORTS: tuple[str, ...] = (
     "links_visits_history",
     "member_balance",
     "members_count_history",
+    "members_count_snapshot",
 )
 RECORDS_REPORTS: tuple[str, ...] = (
     "sendings",
