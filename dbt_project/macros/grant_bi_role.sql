@@ -2,6 +2,8 @@
     on-run-end: the read-only BI role (var bi_role) may read placewise_marts and
     placewise_audit, and nothing in placewise_raw, placewise_ops or placewise_staging.
     Run after every invocation, so tables dbt re-created in this run are granted again.
+    The model schemas are named as generate_schema_name names them, so a dev target grants
+    on its own prefixed schemas and leaves the production ones alone.
     Audit views that read other schemas work for the role because views run with
     their owner's rights.
 
@@ -14,8 +16,13 @@
 #}
 {% macro placewise_grant_bi_role() -%}
     {%- set role = var('bi_role', 'placewise_bi') -%}
-    {%- set readable = ['placewise_marts', 'placewise_audit'] -%}
-    {%- set forbidden = ['placewise_raw', 'placewise_ops', 'placewise_staging'] -%}
+    {%- set readable = [
+        generate_schema_name('placewise_marts', none) | trim,
+        generate_schema_name('placewise_audit', none) | trim,
+    ] -%}
+    {%- set forbidden = [
+        'placewise_raw', 'placewise_ops', generate_schema_name('placewise_staging', none) | trim
+    ] -%}
     {%- do placewise_public_temp_advice() -%}
     do $placewise_grants$
     declare
