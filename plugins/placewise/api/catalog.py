@@ -449,12 +449,33 @@ _REPORTS: tuple[ReportSpec, ...] = (
 
 CATALOG: Mapping[str, ReportSpec] = MappingProxyType({r.name: r for r in _REPORTS})
 
+#: Specs read from the API's own Metadata (``placewise.api.live_catalog``), consulted before
+#: the static ``CATALOG``; empty until a caller installs them.
+_LIVE: dict[str, ReportSpec] = {}
+
+
+def install_live_specs(specs: Mapping[str, ReportSpec]) -> None:
+    """Make ``get_report`` answer from ``specs`` first (replacing any installed before)."""
+    _LIVE.clear()
+    _LIVE.update(specs)
+
+
+def live_specs() -> Mapping[str, ReportSpec]:
+    """The specs installed from the API's Metadata (read-only view)."""
+    return MappingProxyType(_LIVE)
+
+
+def known_reports() -> list[str]:
+    """Every report name the pipeline can query: the static catalog's and the API's own."""
+    return sorted({*CATALOG, *_LIVE})
+
 
 def get_report(name: str) -> ReportSpec:
-    """The spec of report ``name``; ``UnknownReportError`` lists the known names otherwise."""
-    try:
-        return CATALOG[name]
-    except KeyError:
+    """The spec of report ``name``: from the API's Metadata when installed, else the static
+    catalog; ``UnknownReportError`` lists the known names otherwise."""
+    spec = _LIVE.get(name) or CATALOG.get(name)
+    if spec is None:
         raise UnknownReportError(
-            f"unknown report {name!r}; known reports: {', '.join(sorted(CATALOG))}"
-        ) from None
+            f"unknown report {name!r}; known reports: {', '.join(known_reports())}"
+        )
+    return spec

@@ -190,14 +190,24 @@ class _ContentRules:
 
         In a single-club answer, the club asked for. Across clubs, none if the aggregation sums
         over clubs (the catalog's ``AggregationSpec.drops_club``: ``total_*`` and the like);
-        any other cross-club row must name its club.
+        any other cross-club row must name its club. The catalog takes the API's own Metadata
+        first (``placewise.api.live_catalog``), so an aggregation the API offers and the docs
+        did not show is known; one neither describes is a bad payload naming it, not a crash.
         """
         ctx = self._ctx
         if not ctx.is_multi:
             return ctx.single_club
-        agg = ctx.spec.aggregation(None if ctx.aggregation == NO_AGGREGATION else ctx.aggregation)
-        if agg is not None and agg.drops_club:
-            return None
+        if ctx.aggregation != NO_AGGREGATION:
+            agg = ctx.spec.aggregations.get(ctx.aggregation)
+            if agg is None:
+                raise BadPayloadError(
+                    f"{self.at(what, index)}: cross-club {what} without {key} for aggregation "
+                    f"{ctx.aggregation!r}, which neither the catalog nor the API's cached "
+                    "Metadata describes: run `placewise doctor` to refresh the Metadata, then "
+                    "replay the slice"
+                )
+            if agg.drops_club:
+                return None
         raise BadPayloadError(f"{self.at(what, index)}: cross-club {what} without {key}")
 
     # -- timezones --------------------------------------------------------------------------------
