@@ -90,6 +90,8 @@ class PipelineSettings:
     rate_refill_per_s: float = 6.0
     task_retries: int = 2
     nightly_cron: str = DEFAULT_NIGHTLY_CRON
+    #: The API settings file ``placewise doctor`` writes and the client reads (``api.variants``).
+    api_contract_file: Path = REPO_ROOT / "config" / "api-contract.yml"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PipelineSettings:
@@ -115,4 +117,11 @@ class PipelineSettings:
             rate_refill_per_s=_float(env, "PLACEWISE_RATE_REFILL_PER_S", 6.0),
             task_retries=_int(env, "PLACEWISE_TASK_RETRIES", 2),
             nightly_cron=_cron(env, "PLACEWISE_NIGHTLY_CRON", DEFAULT_NIGHTLY_CRON),
+            api_contract_file=Path(
+                _text(
+                    env,
+                    "PLACEWISE_API_CONTRACT_FILE",
+                    str(REPO_ROOT / "config" / "api-contract.yml"),
+                )
+            ),
         )

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from placewise.api.catalog import CATALOG
+from placewise.api.catalog import known_reports
 from placewise.extract.plan import DEFAULT_REPORT_AGGREGATIONS
 
 
@@ -47,7 +47,7 @@ class Club:
 _ALLOWED_KEYS = {"id", "name", "timezone", "enabled", "reports"}
 
 
-def _club(entry: Any, where: str) -> Club:
+def _club(entry: Any, where: str, *, check_reports: bool = True) -> Club:
     if not isinstance(entry, dict):
         raise RegistryError(f"{where}: expected a mapping like {{id: 1001, name: ...}}")
     unknown = set(entry) - _ALLOWED_KEYS
@@ -76,24 +76,36 @@ def _club(entry: Any, where: str) -> Club:
     reports = entry.get("reports", list(DEFAULT_REPORT_AGGREGATIONS))
     if not isinstance(reports, list) or not reports:
         raise RegistryError(f"{where} (id {club_id}): 'reports' must be a non-empty list")
-    unknown_reports = [r for r in reports if r not in CATALOG]
-    if unknown_reports:
+    if not all(isinstance(r, str) and r for r in reports):
+        raise RegistryError(f"{where} (id {club_id}): 'reports' must list report names")
+    known = known_reports()
+    unknown_reports = [r for r in reports if r not in known]
+    if unknown_reports and check_reports:
         raise RegistryError(
             f"{where} (id {club_id}): unknown report(s) {unknown_reports}; "
-            f"known: {', '.join(sorted(CATALOG))}"
+            f"known: {', '.join(known)} (a report the static catalog lacks is known once "
+            "`placewise doctor` has cached the API's Metadata of it)"
         )
     return Club(club_id, name.strip(), timezone, enabled, tuple(reports))
 
 
-def parse_registry(text: str, source: str = "<clubs>") -> list[Club]:
-    """Parse and validate registry YAML text."""
+def parse_registry(text: str, source: str = "<clubs>", *, check_reports: bool = True) -> list[Club]:
+    """Parse and validate registry YAML text.
+
+    ``check_reports=False`` accepts report names neither catalog knows yet: ``placewise
+    doctor`` reads the registry before the API's Metadata is cached, and asks the API about
+    every name instead.
+    """
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise RegistryError(f"{source}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("clubs"), list):
         raise RegistryError(f"{source}: expected a top-level 'clubs:' list")
-    clubs = [_club(e, f"{source}: clubs[{i}]") for i, e in enumerate(data["clubs"])]
+    clubs = [
+        _club(e, f"{source}: clubs[{i}]", check_reports=check_reports)
+        for i, e in enumerate(data["clubs"])
+    ]
     seen: set[int] = set()
     for club in clubs:
         if club.id in seen:
@@ -102,14 +114,14 @@ def parse_registry(text: str, source: str = "<clubs>") -> list[Club]:
     return clubs
 
 
-def load_registry(path: str | Path) -> list[Club]:
+def load_registry(path: str | Path, *, check_reports: bool = True) -> list[Club]:
     """Read the registry file; a missing file is an error that names the setting to fix."""
     path = Path(path)
     if not path.exists():
         raise RegistryError(
             f"club registry {path} not found; create it or set PLACEWISE_CLUBS_FILE"
         )
-    return parse_registry(path.read_text(), str(path))
+    return parse_registry(path.read_text(), str(path), check_reports=check_reports)
 
 
 def enabled_clubs(clubs: Sequence[Club]) -> list[Club]:

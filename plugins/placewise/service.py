@@ -1,4 +1,5 @@
-"""The pipeline's operations as plain functions: plan, sync, replay, migrate, register clubs.
+"""The pipeline's operations as plain functions: plan, sync, replay, migrate, register clubs,
+and the doctor that checks an API before the first sync.
 
 The ``placewise`` CLI, the Airflow tasks (``placewise.airflow``) and the demo all call these, so
 each operation is built one way only: the same client, pacer and landing store for a sync
@@ -8,21 +9,29 @@ into XCom payloads is the Airflow layer's job. Nothing here imports Airflow.
 
 Every operation that writes to the warehouse expects it migrated (``migrate``) and otherwise
 fails with ``WarehouseNotMigratedError``, whose message says to run ``placewise migrate``.
+Operations with a warehouse first install the API's cached report Metadata as the live catalog
+(``use_live_catalog``), so a report or aggregation only the API describes plans and loads too.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import TypedDict
+
+import httpx
 
 from placewise.api.client import PlacewiseClient
 from placewise.api.pacing import PostgresPacer
 from placewise.api.settings import ApiSettings
+from placewise.api.variants import ApiVariants, VariantsFileError, load_variants
 from placewise.config import PipelineSettings
+from placewise.doctor import DEFAULT_MAX_TOKENS, DoctorResult, run_doctor, write_settings
+from placewise.doctor.store import load_live_catalog, store_findings
 from placewise.extract.plan import SliceSpec, plan_club, plan_tenants, total_cost
 from placewise.landing.store import LandingStore
 from placewise.registry import Club, enabled_clubs, load_registry
@@ -236,6 +245,7 @@ def sync(
     reserve: int = 0,
 ) -> SyncSummary:
     """Fetch -> land -> load planned slices with the shared pacer; return what happened."""
+    use_live_catalog(conninfo)
     store = LandingStore(settings.landing_root)
     with build_client(settings, api, conninfo, reserve=reserve) as client:
         summary = sync_slices(
@@ -261,6 +271,7 @@ def replay_landed(
     last_day: date | None = None,
 ) -> SyncSummary:
     """Reload the newest landed version of every matching slice; no API call is made."""
+    use_live_catalog(conninfo)
     if first_day is not None and last_day is not None and last_day < first_day:
         raise ValueError(f"last day {last_day} is before first day {first_day}")
     store = LandingStore(settings.landing_root)
@@ -287,6 +298,7 @@ def migrate(conninfo: str) -> None:
 
 def register_clubs(conninfo: str, settings: PipelineSettings) -> int:
     """Mirror the registry into ``placewise_ops.clubs`` (read by dbt's ``dim_loyalty_clubs``)."""
+    use_live_catalog(conninfo)
     clubs = load_registry(settings.clubs_file)
     with connect_migrated(conninfo) as conn, conn.transaction(), conn.cursor() as cur:
         cur.executemany(
@@ -305,3 +317,64 @@ def register_clubs(conninfo: str, settings: PipelineSettings) -> int:
             [(c.id, c.name, c.timezone, c.enabled, list(c.reports)) for c in clubs],
         )
     return len(clubs)
+
+
+# --- the API's own account of itself ------------------------------------------------------------
+
+
+def use_live_catalog(conninfo: str) -> int:
+    """Install the report Metadata ``placewise doctor`` cached in the warehouse as the live
+    catalog (the static catalog answers for the rest); the number of reports it describes."""
+    return len(load_live_catalog(conninfo))
+
+
+@dataclass(frozen=True)
+class DoctorOutcome:
+    """A doctor run: what it found, where the settings went, how many findings were stored."""
+
+    result: DoctorResult
+    run_id: str
+    settings_file: Path | None
+    findings_stored: int | None
+
+
+def doctor(
+    settings: PipelineSettings,
+    api: ApiSettings,
+    *,
+    conninfo: str | None,
+    run_id: str,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    show_plan: Callable[[str], None] | None = None,
+    transport: httpx.BaseTransport | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> DoctorOutcome:
+    """Probe the API for the registry's enabled clubs and reports within ``max_tokens``.
+
+    The readings found go to the API settings file (``settings.api_contract_file``) unless the
+    API could not be reached or refused every credential; with a warehouse, the findings and
+    the Metadata read go to ``placewise_ops.api_findings`` and ``report_metadata``.
+    """
+    clubs = load_registry(settings.clubs_file, check_reports=False)
+    try:
+        previous = load_variants(settings.api_contract_file)
+    except VariantsFileError as exc:
+        log.warning("%s; the doctor writes a new one from the assumed readings", exc)
+        previous = ApiVariants()
+    result = run_doctor(
+        api,
+        clubs,
+        max_tokens=max_tokens,
+        previous=previous,
+        transport=transport,
+        now=now,
+        show_plan=show_plan,
+    )
+    written = None
+    if result.aborted is None:
+        write_settings(settings.api_contract_file, result, api.base_url)
+        written = settings.api_contract_file
+    stored = None
+    if conninfo:
+        stored = store_findings(conninfo, run_id, result, api.base_url)
+    return DoctorOutcome(result, run_id, written, stored)

@@ -314,6 +314,7 @@ def sync_club(
     backfill: BackfillParams | None = None,
 ) -> SyncSummary:
     """Extract -> land -> load every slice of one club (a backfill: its reports and priority)."""
+    service.use_live_catalog(conninfo)
     club = club_from_payload(item["club"])
     reports = (backfill or {}).get("reports") or None
     reserve = (

@@ -42,7 +42,7 @@ class Finding:
 
 COLUMNS = ("assumption", "we assume", "the API does", "holds / differs / unknown", "tokens")
 #: Widest a text column gets before it wraps onto the next line of the same row.
-MAX_COLUMN_WIDTH = {"we assume": 44, "the API does": 56}
+MAX_COLUMN_WIDTH = {"assumption": 32, "we assume": 38, "the API does": 52}
 
 
 def _wrap(text: str, width: int) -> list[str]:

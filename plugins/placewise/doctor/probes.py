@@ -728,10 +728,11 @@ def check_rate_limit_headers(ctx: DoctorContext) -> Finding:
         if bucket != expected and ctx.session.redact(bucket) not in odd_names:
             odd_names.append(ctx.session.redact(bucket))
             if bucket.startswith("Organization:") and selector.is_multi:
-                notes.append(
-                    f"several clubs are charged to {ctx.session.redact(bucket)}, not {expected} "
-                    "(pacing keeps its own bucket names; set PLACEWISE_ORGANIZATION to match)"
-                )
+                shown = ctx.session.redact(bucket)
+                advice = "pacing keys its buckets by its own names"
+                if "<token>" not in shown:
+                    advice += f"; PLACEWISE_ORGANIZATION={shown.split(':')[1]} matches them"
+                notes.append(f"several clubs are charged to {shown}, not {expected} ({advice})")
             else:
                 notes.append(f"{selector} charged to {ctx.session.redact(bucket)}, not {expected}")
     assume = "ratelimit-bucket/-remaining/-cost on every answer; Customer:<id>:Reporting, "

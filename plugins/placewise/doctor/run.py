@@ -60,6 +60,8 @@ class DoctorResult:
     max_tokens: int
     checked_at: datetime
     metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Why the run stopped early (no answer, no accepted credential), or None.
+    aborted: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -161,6 +163,7 @@ def run_doctor(
             max_tokens=max_tokens,
             checked_at=now(),
             metadata=dict(ctx.metadata),
+            aborted=aborted,
         )
 
 

@@ -33,7 +33,7 @@ from placewise.warehouse.rows import (
     PayloadStats,
     SliceContext,
 )
-from placewise.warehouse.schema import OPS_SCHEMA, RAW_SCHEMA, SliceStatus
+from placewise.warehouse.schema import OPS_SCHEMA, RAW_SCHEMA, SliceStatus, raw_table
 
 log = logging.getLogger(__name__)
 
@@ -135,23 +135,34 @@ def _combined_sha(manifest: SliceManifest) -> str:
 
 
 def _delete_previous(conn: psycopg.Connection, ctx: SliceContext, result_type: str) -> int:
-    table = sql.Identifier(RAW_SCHEMA, ctx.report)
+    name, generic = raw_table(ctx.report, result_type)
+    table = sql.Identifier(RAW_SCHEMA, name)
+    of_report = sql.SQL("report = %s and ") if generic else sql.SQL("")
+    head: list[Any] = [ctx.report] if generic else []
     if result_type == "records":
         cur = conn.execute(
-            sql.SQL("delete from {} where _scope = %s and aggregation = %s").format(table),
-            (ctx.scope, ctx.aggregation),
+            sql.SQL("delete from {} where {}_scope = %s and aggregation = %s").format(
+                table, of_report
+            ),
+            (*head, ctx.scope, ctx.aggregation),
         )
         return cur.rowcount
     assert ctx.window is not None
     date_column = sql.Identifier(PARTITION_DATE_COLUMN[result_type])
     extra = sql.SQL(" and interval = %s") if result_type == "timeseries" else sql.SQL("")
-    params: list[Any] = [ctx.scope, ctx.aggregation, ctx.window.start.date(), ctx.window.end]
+    params: list[Any] = [
+        *head,
+        ctx.scope,
+        ctx.aggregation,
+        ctx.window.start.date(),
+        ctx.window.end,
+    ]
     if result_type == "timeseries":
         params.append(ctx.interval)
     cur = conn.execute(
         sql.SQL(
-            "delete from {} where _scope = %s and aggregation = %s and {} >= %s and {} < %s{}"
-        ).format(table, date_column, date_column, extra),
+            "delete from {} where {}_scope = %s and aggregation = %s and {} >= %s and {} < %s{}"
+        ).format(table, of_report, date_column, date_column, extra),
         params,
     )
     return cur.rowcount
@@ -279,15 +290,18 @@ def _copy_rows(
     loaded_at: datetime,
     stats: PayloadStats,
 ) -> None:
-    columns = LINEAGE_COLUMNS + COLUMNS[result_type]
+    name, generic = raw_table(ctx.report, result_type)
+    columns = LINEAGE_COLUMNS + (("report",) if generic else ()) + COLUMNS[result_type]
     statement = sql.SQL("copy {} ({}) from stdin").format(
-        sql.Identifier(RAW_SCHEMA, ctx.report),
+        sql.Identifier(RAW_SCHEMA, name),
         sql.SQL(", ").join(sql.Identifier(c) for c in columns),
     )
     builder = ROW_BUILDERS[result_type]
     text = CopyText(conn)
     field = text.field
     tab = "\t"
+    # a generic table's ``report`` column follows the lineage columns
+    report_field = field(ctx.report) + tab if generic else ""
     row_no = 0
     with conn.cursor() as cur, cur.copy(statement) as copy:
         pending: list[str] = []
@@ -298,7 +312,7 @@ def _copy_rows(
                 fp = stack.enter_context(store.open_part(part))
                 for row in builder(ctx, fp, stats):
                     row_no += 1
-                    line = f"{head}{row_no}\t{tab.join(map(field, row))}\n"
+                    line = f"{head}{row_no}\t{report_field}{tab.join(map(field, row))}\n"
                     pending.append(line)
                     size += len(line)
                     if size >= COPY_CHUNK_CHARS:

@@ -36,6 +36,8 @@ OPS_TABLES: tuple[str, ...] = (
     "clubs",
     "quarantine",
     "api_token_buckets",
+    "api_findings",
+    "report_metadata",
 )
 
 
@@ -67,6 +69,13 @@ RECORDS_REPORTS: tuple[str, ...] = (
     "members",
     "members_grouped_count",
 )
+#: Per result type, the raw table of every report without a table of its own: a report the
+#: API's Metadata describes and the static catalog lacks is loaded there, keyed by ``report``.
+GENERIC_TABLES: dict[str, str] = {
+    "statistics": "generic_statistics",
+    "timeseries": "generic_series",
+    "records": "generic_records",
+}
 
 _LINEAGE = """
     _slice_id         bigint      not null,
@@ -190,11 +199,40 @@ create table if not exists {TOKEN_BUCKETS_TABLE} (
     tokens      double precision not null,
     updated_at  timestamptz      not null
 );
+
+-- What `placewise doctor` found, one row per assumption and run (the table it prints).
+create table if not exists {OPS_SCHEMA}.api_findings (
+    run_id       text        not null,
+    position     integer     not null,
+    checked_at   timestamptz not null,
+    api_url      text        not null,
+    assumption   text        not null,
+    variant      text,
+    value        text,
+    we_assume    text        not null,
+    api_does     text        not null,
+    verdict      text        not null,
+    tokens       integer     not null,
+    blocker      text,
+    primary key (run_id, position)
+);
+
+-- The API's own Metadata of each report, as the doctor last read it: the live catalog.
+create table if not exists {OPS_SCHEMA}.report_metadata (
+    report       text        primary key,
+    metadata     jsonb       not null,
+    api_url      text        not null,
+    fetched_at   timestamptz not null
+);
 """
 
 
-def raw_table_ddl(report: str, result_type: str) -> str:
-    """Return the CREATE TABLE statement of one report's raw table."""
+def raw_table_ddl(report: str, result_type: str, *, generic: bool = False) -> str:
+    """Return the CREATE TABLE statement of one report's raw table.
+
+    A ``generic`` table holds several reports: its rows carry the ``report`` they belong to,
+    which leads the partition index as the slice replacement deletes by it.
+    """
     columns = {
         "statistics": _STATISTICS_COLUMNS,
         "timeseries": _TIMESERIES_COLUMNS,
@@ -205,6 +243,9 @@ def raw_table_ddl(report: str, result_type: str) -> str:
         "timeseries": "_scope, aggregation, interval, bucket_date",
         "records": "_scope, aggregation",
     }[result_type]
+    if generic:
+        columns = "    report           text        not null," + columns
+        partition_columns = "report, " + partition_columns
     return (
         f"create table if not exists {RAW_SCHEMA}.{report} ({_LINEAGE}{columns});\n"
         f"create index if not exists {report}_slice_idx on {RAW_SCHEMA}.{report} (_slice_id);\n"
@@ -221,6 +262,20 @@ def all_raw_tables() -> Iterable[tuple[str, str]]:
         yield report, "timeseries"
     for report in RECORDS_REPORTS:
         yield report, "records"
+
+
+def generic_table_ddl(result_type: str) -> str:
+    """The CREATE TABLE of one generic raw table: a report's own columns plus ``report``."""
+    return raw_table_ddl(GENERIC_TABLES[result_type], result_type, generic=True)
+
+
+def raw_table(report: str, result_type: str) -> tuple[str, bool]:
+    """The raw table a report loads into and whether it is a generic one (keyed by report)."""
+    own = {"statistics": STATISTICS_REPORTS, "timeseries": TIMESERIES_REPORTS,
+           "records": RECORDS_REPORTS}[result_type]  # fmt: skip
+    if report in own:
+        return report, False
+    return GENERIC_TABLES[result_type], True
 
 
 def connect(conninfo: str) -> psycopg.Connection:
@@ -242,6 +297,8 @@ def migrate(conn: psycopg.Connection) -> None:
         conn.execute(f"create schema if not exists {RAW_SCHEMA}")
         for report, result_type in all_raw_tables():
             conn.execute(raw_table_ddl(report, result_type))
+        for result_type in GENERIC_TABLES:
+            conn.execute(generic_table_ddl(result_type))
 
 
 def migrate_warehouse(conninfo: str) -> None:
@@ -252,9 +309,11 @@ def migrate_warehouse(conninfo: str) -> None:
 
 def expected_tables() -> list[str]:
     """Every table ``migrate`` creates, as ``schema.table``."""
-    return [f"{OPS_SCHEMA}.{t}" for t in OPS_TABLES] + [
-        f"{RAW_SCHEMA}.{report}" for report, _ in all_raw_tables()
-    ]
+    return (
+        [f"{OPS_SCHEMA}.{t}" for t in OPS_TABLES]
+        + [f"{RAW_SCHEMA}.{report}" for report, _ in all_raw_tables()]
+        + [f"{RAW_SCHEMA}.{table}" for table in GENERIC_TABLES.values()]
+    )
 
 
 def missing_tables(conn: psycopg.Connection) -> list[str]:
