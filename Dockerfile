@@ -10,10 +10,10 @@ ENV AIRFLOW_HOME=/opt/airflow \
     DBT_PROFILES_DIR=/opt/airflow/dbt_project \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# Dependencies first, so code changes reuse this layer. Naming apache-airflow again keeps pip
-# from replacing the image's Airflow while it resolves the other pins.
+# Dependencies first, so code changes reuse this layer. requirements.txt is the full lock (it pins
+# apache-airflow==3.3.2 too), so the image runs the same versions as every other install.
 COPY --chown=airflow:0 requirements.txt /opt/airflow/requirements.txt
-RUN pip install --no-cache-dir "apache-airflow==3.3.2" -r /opt/airflow/requirements.txt
+RUN pip install --no-cache-dir -r /opt/airflow/requirements.txt
 
 COPY --chown=airflow:0 pyproject.toml README.md /opt/airflow/
 COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/
@@ -33,13 +33,16 @@ RUN pip install --no-cache-dir --no-deps -e /opt/airflow
 RUN [ -f /opt/airflow/plugins/.airflowignore ] \
  || printf 'placewise/\n' > /opt/airflow/plugins/.airflowignore
 
-# dbt packages are fetched at build time so workers never download at run time; the landing
-# directory exists in the image so a fresh `landing` volume starts owned by the airflow user.
-# Group 0 gets write access because compose may run the containers as any AIRFLOW_UID in group 0.
-RUN if [ -f /opt/airflow/dbt_project/packages.yml ] || [ -f /opt/airflow/dbt_project/dependencies.yml ]; then \
-        dbt deps --project-dir /opt/airflow/dbt_project; \
-    fi \
- && mkdir -p /opt/airflow/landing /opt/airflow/auth \
+# Cosmos renders the dbt task groups from dbt_project/target/manifest.json, which .dockerignore
+# keeps out of the build context: without this step no DAG imports in the image. `dbt parse`
+# does not connect to a database. tests/unit/test_image_layout.py runs this line on a copy of
+# the image's files.
+RUN PLACEWISE_DBT_PROJECT_DIR=/opt/airflow/dbt_project python -m placewise.airflow.dbt
+
+# The landing directory exists in the image so a fresh `landing` volume starts owned by the
+# airflow user. Group 0 gets write access because compose may run the containers as any
+# AIRFLOW_UID in group 0.
+RUN mkdir -p /opt/airflow/landing /opt/airflow/auth \
  && chmod -R g+rwX /opt/airflow/dbt_project /opt/airflow/landing /opt/airflow/auth
 
 WORKDIR /opt/airflow

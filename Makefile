@@ -13,7 +13,7 @@ export DO_NOT_TRACK := 1
 export AIRFLOW_HOME ?= $(CURDIR)/.demo/airflow
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test test-fast lint format bench airflow up down clean
+.PHONY: help venv lock demo test lint format bench airflow docs up down clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,6 +32,28 @@ $(MANIFEST): $(STAMP) $(DBT_SOURCES)
 
 venv: $(STAMP) $(MANIFEST) ## Create/update .venv from the pinned requirements (and the dbt manifest)
 
+# requirements.txt is the full lock of requirements.in, compiled by pip-tools in a throwaway venv.
+# Current pins are kept where they still fit; UPGRADE=1 re-resolves everything to the newest.
+PIP_TOOLS := pip==26.3 pip-tools==7.6.2
+define LOCK_HEADER
+# Full lock of requirements.in for Python 3.11: every package an install needs, pinned.
+# Compiled by pip-compile (pip-tools 7.6.2, in a throwaway venv); do not edit by hand: change
+# requirements.in, then run `make lock` (keeps today's pins where they still fit;
+# `make lock UPGRADE=1` moves everything to the newest versions that fit).
+# The project itself is not in the lock: it installs with `pip install --no-deps -e .`.
+endef
+export LOCK_HEADER
+lock: ## Recompile requirements.txt (the full lock) from requirements.in; UPGRADE=1 to upgrade all
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	@set -euo pipefail; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(PYTHON) -m venv "$$tmp/venv"; \
+	"$$tmp/venv/bin/pip" install --quiet $(PIP_TOOLS); \
+	cp requirements.txt "$$tmp/lock.txt"; \
+	"$$tmp/venv/bin/pip-compile" --quiet --no-header --strip-extras --no-emit-index-url \
+	    --no-emit-find-links $(if $(UPGRADE),--upgrade) --output-file "$$tmp/lock.txt" requirements.in; \
+	{ echo "$$LOCK_HEADER"; echo; cat "$$tmp/lock.txt"; } > requirements.txt
+	@echo "requirements.txt: $$(grep -c '==' requirements.txt) pinned packages"
+
 demo: $(STAMP) $(MANIFEST) ## Run the nightly sync + a 30-day backfill on the embedded stack and print a summary
 	$(BIN)/python -m placewise.demo
 
@@ -41,7 +63,7 @@ test: $(STAMP) $(MANIFEST) ## Run the whole suite (embedded PostgreSQL unless WA
 lint: $(STAMP) ## ruff + sqlfluff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/sqlfluff lint dbt_project/models dbt_project/macros dbt_project/tests
+	$(BIN)/sqlfluff lint dbt_project/models dbt_project/macros dbt_project/tests dbt_project/analyses
 
 format: $(STAMP) ## Apply ruff formatting and fixes
 	$(BIN)/ruff check --fix .
@@ -52,6 +74,9 @@ bench: $(STAMP) ## Benchmarks (ratios against a baseline measured in the same ru
 
 airflow: $(STAMP) $(MANIFEST) ## Airflow standalone on the embedded stack (Ctrl-C stops everything it started)
 	$(BIN)/python -m placewise.local.airflow_standalone
+
+docs: $(STAMP) ## dbt docs over the demo's warehouse on http://localhost:8081 (Ctrl-C stops it)
+	$(BIN)/python -m placewise.local.dbt_docs
 
 up: ## Build the image and start Airflow + Celery + both databases (docker compose)
 	@test -f .env || python3 docker/generate_env.py

@@ -9,6 +9,9 @@ rows/s (other load on the machine still moves them: the per-run range shows by h
   export, against a bare ``COPY ... FROM STDIN`` of exactly the same rows pre-rendered in memory
   into a table of the same DDL. The bare COPY is what PostgreSQL alone needs for those rows, so
   it is the ceiling of any loader; the target is ``ours >= 0.7 x bare``.
+* client CPU rows/s of rendering those rows as COPY text with the loader's ``CopyText`` and with
+  psycopg's own ``Copy.write_row`` + ``set_types``: the loader keeps its renderer only while it
+  clearly beats psycopg's.
 * peak RSS of a load of a small body and of a body 10x larger, each in its own child process, so
   that a parser or loader that buffers the body shows up as growth; the target is that the larger
   peak stays within 20% of the smaller.
@@ -34,8 +37,9 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from placewise.api.catalog import get_report
@@ -50,9 +54,10 @@ from placewise.extract.windows import Window
 from placewise.landing.store import LandingStore, SliceManifest
 from placewise.local.embedded_postgres import EmbeddedPostgres, drop_database, ensure_database
 from placewise.local.processes import running_simulator
-from placewise.warehouse.load import LINEAGE_COLUMNS, context_of, load_manifest
+from placewise.warehouse.load import LINEAGE_COLUMNS, CopyText, context_of, load_manifest
 from placewise.warehouse.rows import COLUMNS, ROW_BUILDERS, PayloadStats
-from placewise.warehouse.schema import OPS_SCHEMA, RAW_SCHEMA, connect
+from placewise.warehouse.schema import OPS_SCHEMA, RAW_SCHEMA, connect, migrate_warehouse
+from psycopg.copy import Copy, FileWriter
 
 SIMULATOR_NOW = "2026-11-28T06:00:00+00:00"
 STAT_DAY = date(2026, 11, 20)
@@ -89,6 +94,7 @@ class SpeedResult:
     ours_s: list[float]
     bare_s: list[float]
     rows_only_s: float
+    render_rps: dict[str, float]
 
     @property
     def ours_rps(self) -> float:
@@ -220,6 +226,57 @@ def rows_only(store: LandingStore, body: Body) -> float:
     return time.perf_counter() - started
 
 
+def copy_text_rps(conn: psycopg.Connection, store: LandingStore, body: Body) -> dict[str, float]:
+    """Client CPU rows/s of turning the body's rows into COPY text: ours and psycopg's write_row.
+
+    ``CopyText`` is kept only while it clearly beats ``Copy.write_row`` with ``set_types`` (the
+    COPY text psycopg would send, written to a null ``FileWriter``); both get the same rows.
+    """
+    ctx = context_of(body.manifest)
+    rows: list[tuple[Any, ...]] = []
+    for part in body.manifest.parts:
+        with store.open_part(part) as fp:
+            rows.extend(ROW_BUILDERS[ctx.spec.result_type](ctx, fp, PayloadStats()))
+    head = (1, body.manifest.scope, datetime.now(UTC), body.manifest.parts[0].sha256)
+    kinds = dict(
+        conn.execute(
+            "select attname, format_type(atttypid, null) from pg_attribute "
+            "where attrelid = %s::regclass and attnum > 0",
+            (f"{RAW_SCHEMA}.{body.table}",),
+        ).fetchall()
+    )
+    # the row builders hand jsonb columns JSON text
+    types = ["text" if kinds[c] == "jsonb" else kinds[c] for c in columns_of(body.table)]
+
+    def ours() -> None:
+        field = CopyText(conn).field
+        lead, tab = "".join(field(v) + "\t" for v in head), "\t"
+        chunk: list[str] = []
+        for row_no, row in enumerate(rows, 1):
+            chunk.append(f"{lead}{row_no}\t{tab.join(map(field, row))}\n")
+            if len(chunk) >= 1000:
+                "".join(chunk).encode()
+                chunk.clear()
+
+    def theirs() -> None:
+        with (
+            open(os.devnull, "wb") as sink,
+            conn.cursor() as cur,
+            Copy(cur, writer=FileWriter(sink)) as copy,
+        ):
+            copy.set_types(types)
+            for row_no, row in enumerate(rows, 1):
+                copy.write_row((*head, row_no, *row))
+
+    best = {"CopyText": float("inf"), "psycopg write_row": float("inf")}
+    for _ in range(3):
+        for name, render in (("CopyText", ours), ("psycopg write_row", theirs)):
+            started = time.process_time()
+            render()
+            best[name] = min(best[name], time.process_time() - started)
+    return {name: len(rows) / seconds for name, seconds in best.items()}
+
+
 def render_rows(conn: psycopg.Connection, table: str, columns: tuple[str, ...]) -> bytes:
     """The rows our path loaded, as COPY text (the bare COPY sends exactly these bytes)."""
     listing = ", ".join(columns)
@@ -281,7 +338,8 @@ def measure_speed(url: str, store: LandingStore, body: Body, repeat: int) -> Spe
         assert copied is not None and copied[0] == rows, (copied, rows)
         conn.execute(f"truncate {BENCH_SCHEMA}.{body.table}")
         reset_raw(conn, body.table)
-    return SpeedResult(body, rows, ours, bare, rows_only(store, body))
+        render = copy_text_rps(conn, store, body)
+    return SpeedResult(body, rows, ours, bare, rows_only(store, body), render)
 
 
 # --- peak RSS in child processes -----------------------------------------------------------------
@@ -383,6 +441,8 @@ def print_report(
             f"{paired[len(paired) // 2]:.2f} (range {paired[0]:.2f}..{paired[-1]:.2f})"
         )
         print(f"  {'':<16} rows built without PostgreSQL: {s.rows_only_s:.2f} s")
+        render = ", ".join(f"{name} {rps:,.0f}" for name, rps in s.render_rps.items())
+        print(f"  {'':<16} COPY text, client CPU rows/s: {render}")
 
     print("\nPeak RSS of one load in its own process (10x body size)")
     print(
@@ -439,8 +499,7 @@ def main() -> int:
         workdir = Path(tmp)
         store = LandingStore(workdir / "landing")
         with warehouse(workdir) as url:
-            with connect(url):
-                pass  # creates the schemas and tables
+            migrate_warehouse(url)
             plan: dict[int, list[tuple[str, SliceSpec]]] = {}
             for name, spec, clubs in (
                 ("records", records_spec(), args.records_clubs // 10),

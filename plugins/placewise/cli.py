@@ -6,8 +6,11 @@ Credentials come only from the environment (``WAREHOUSE_URL``, ``PLACEWISE_API_U
 * ``plan``     the slices of a sync and their token cost (no API call, no database);
 * ``sync``     fetch -> land -> load those slices (``--resume`` skips slices already loaded);
 * ``replay``   reload landed slices into the warehouse (no API call);
-* ``migrate``  create the warehouse schemas and tables;
+* ``migrate``  create or update the warehouse schemas and tables (needed once before the first
+  ``sync``/``replay``, and after an upgrade; ``sync`` and ``replay`` never migrate by themselves);
 * ``clubs``    validate and print the club registry.
+
+Every operation is a call into ``placewise.service``, the same one the Airflow tasks make.
 
 Exit codes: 0 done, 1 some slice failed (or the API refused the run), 2 a usage or configuration
 error, reported as one line on stderr.
@@ -25,18 +28,14 @@ from typing import NoReturn
 
 import psycopg
 
-from placewise.airflow.tasks import plan_for_club, select_clubs
+from placewise import service
 from placewise.api.catalog import CATALOG
-from placewise.api.client import PlacewiseClient
 from placewise.api.errors import PlacewiseApiError
-from placewise.api.pacing import PostgresPacer
 from placewise.api.settings import ApiSettings, SettingsError
 from placewise.config import PipelineSettings
-from placewise.extract.plan import SliceSpec, plan_tenants, total_cost
-from placewise.landing.store import LandingStore
 from placewise.registry import RegistryError, load_registry
-from placewise.sync import FATAL_ERRORS, SyncSummary, replay, select_manifests, sync_slices
-from placewise.warehouse.schema import OPS_SCHEMA, RAW_SCHEMA, connect
+from placewise.sync import FATAL_ERRORS, SyncSummary
+from placewise.warehouse.schema import OPS_SCHEMA, RAW_SCHEMA, WarehouseNotMigratedError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -104,30 +103,20 @@ def _check_days(args: argparse.Namespace) -> None:
         raise CliError(f"--to {last} is before --from {first}")
 
 
-def _planned(
-    args: argparse.Namespace, settings: PipelineSettings
-) -> tuple[list[SliceSpec], list[int]]:
+def _planned(args: argparse.Namespace, settings: PipelineSettings) -> service.SyncPlan:
     """The slices of the chosen clubs (and the tenants slices with ``--tenants``)."""
     _check_days(args)
-    clubs = select_clubs(settings, list(dict.fromkeys(args.club)) if args.club else None)
-    if not clubs:
-        raise CliError(f"no enabled club in the registry {settings.clubs_file}")
-    specs = [
-        spec
-        for club in clubs
-        for spec in plan_for_club(club, args.first_day, args.last_day, settings, args.report)
-    ]
-    club_ids = [c["id"] for c in clubs]
-    if getattr(args, "tenants", False):
-        if len(club_ids) < 2:
-            print("tenants slices skipped: they need at least two clubs", file=sys.stderr)
-        else:
-            specs += plan_tenants(club_ids, args.first_day, args.last_day)
-    if not specs:
-        raise CliError(
-            f"nothing to plan: clubs {club_ids} are not registered for reports {args.report}"
-        )
-    return specs, club_ids
+    plan = service.plan_sync(
+        settings,
+        args.first_day,
+        args.last_day,
+        club_ids=args.club,
+        reports=args.report,
+        tenants=getattr(args, "tenants", False),
+    )
+    if plan.tenants_skipped:
+        print(f"tenants slices skipped: {plan.tenants_skipped}", file=sys.stderr)
+    return plan
 
 
 def _run_id(command: str) -> str:
@@ -144,12 +133,12 @@ def _finish(summary: SyncSummary) -> int:
 
 def cmd_plan(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = PipelineSettings.from_env(env)
-    specs, club_ids = _planned(args, settings)
-    for spec in specs:
+    plan = _planned(args, settings)
+    for spec in plan.specs:
         print(f"{spec.token_cost():>5}  {spec.endpoint.name.lower():<14}  {spec.description}")
     print(
-        f"{len(specs)} slices for clubs {', '.join(map(str, club_ids))}, "
-        f"{args.first_day}..{args.last_day}: {total_cost(specs)} tokens"
+        f"{len(plan.specs)} slices for clubs {', '.join(map(str, plan.club_ids))}, "
+        f"{args.first_day}..{args.last_day}: {plan.tokens} tokens"
     )
     return EXIT_OK
 
@@ -158,19 +147,15 @@ def cmd_sync(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     conninfo = _warehouse_url(env)
     api = _api_settings(env)
     settings = PipelineSettings.from_env(env)
-    specs, _ = _planned(args, settings)
-    pacer = PostgresPacer(
-        conninfo, capacity=settings.rate_capacity, refill_per_s=settings.rate_refill_per_s
+    plan = _planned(args, settings)
+    summary = service.sync(
+        plan.specs,
+        settings=settings,
+        api=api,
+        conninfo=conninfo,
+        run_id=_run_id("sync"),
+        skip_loaded=args.resume,
     )
-    with PlacewiseClient(api, pacer=pacer) as client:
-        summary = sync_slices(
-            specs,
-            client=client,
-            store=LandingStore(settings.landing_root),
-            conninfo=conninfo,
-            run_id=_run_id("sync"),
-            skip_loaded=args.resume,
-        )
     return _finish(summary)
 
 
@@ -178,24 +163,25 @@ def cmd_replay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     conninfo = _warehouse_url(env)
     settings = PipelineSettings.from_env(env)
     _check_days(args)
-    store = LandingStore(settings.landing_root)
-    manifests = select_manifests(
-        store,
-        reports=args.report or None,
-        club_ids=args.club or None,
-        first_day=args.first_day,
-        last_day=args.last_day,
-    )
-    if not manifests:
-        raise CliError(f"nothing to replay in {settings.landing_root} for the given filters")
-    summary = replay(manifests, store=store, conninfo=conninfo, run_id=_run_id("replay"))
+    try:
+        summary = service.replay_landed(
+            settings=settings,
+            conninfo=conninfo,
+            run_id=_run_id("replay"),
+            reports=args.report or None,
+            club_ids=args.club or None,
+            first_day=args.first_day,
+            last_day=args.last_day,
+        )
+    except service.NothingToReplayError:
+        raise CliError(
+            f"nothing to replay in {settings.landing_root} for the given filters"
+        ) from None
     return _finish(summary)
 
 
 def cmd_migrate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    conninfo = _warehouse_url(env)
-    with connect(conninfo):
-        pass
+    service.migrate(_warehouse_url(env))
     print(f"schemas {RAW_SCHEMA} and {OPS_SCHEMA} are up to date")
     return EXIT_OK
 
@@ -275,7 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_selection(replay_parser, days_required=False)
     replay_parser.set_defaults(handler=cmd_replay)
 
-    migrate = sub.add_parser("migrate", help="create the warehouse schemas and tables")
+    migrate = sub.add_parser(
+        "migrate", help="create or update the warehouse schemas and tables (before the first sync)"
+    )
     migrate.set_defaults(handler=cmd_migrate)
 
     clubs = sub.add_parser("clubs", help="validate and print the club registry")
@@ -298,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace, Mapping[str, str]], int] = args.handler
     try:
         return handler(args, os.environ)
-    except (CliError, RegistryError, SettingsError, ValueError) as exc:
+    except (CliError, RegistryError, SettingsError, ValueError, WarehouseNotMigratedError) as exc:
         _error(args.command, str(exc))
         return EXIT_USAGE
     except FATAL_ERRORS as exc:

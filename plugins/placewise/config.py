@@ -1,8 +1,14 @@
-"""Pipeline settings that are not credentials, from the environment.
+"""Pipeline settings that are not credentials, from the environment: every ``PLACEWISE_*`` value
+the pipeline reads outside the API connection lives here, validated in one place.
 
 Credentials live in Airflow Connections (``placewise_api``, ``placewise_warehouse``) or, outside
-Airflow, in ``PLACEWISE_API_TOKEN`` / ``WAREHOUSE_URL``; everything here is plain configuration
-with defaults that work from a checkout of the repository.
+Airflow, in ``PLACEWISE_API_TOKEN`` / ``WAREHOUSE_URL``; how the client talks to the API
+(``PLACEWISE_API_URL``, ``PLACEWISE_USER_AGENT``, ...) is ``placewise.api.settings.ApiSettings``.
+Everything here is plain configuration with defaults that work from a checkout of the repository;
+a bad value raises ``PipelineSettingsError`` naming the variable and the value.
+
+Reading the settings does no I/O beyond the environment, so the DAG files may read them at parse
+time (retries, the nightly schedule, the dbt project directory).
 """
 
 from __future__ import annotations
@@ -14,17 +20,33 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+DEFAULT_NIGHTLY_CRON = "30 2 * * *"
+EXTRACT_MODES = ("export", "query")
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+
+class PipelineSettingsError(ValueError):
+    """A ``PLACEWISE_*`` variable has a value the pipeline cannot use; the message names it."""
+
+
+def _text(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip()
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, positive: bool = False) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
         value = int(raw)
     except ValueError as exc:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+        raise PipelineSettingsError(f"{name} must be an integer, got {raw!r}") from exc
     if value < 0:
-        raise ValueError(f"{name} must not be negative, got {value}")
+        raise PipelineSettingsError(f"{name} must not be negative, got {value}")
+    if positive and value == 0:
+        raise PipelineSettingsError(f"{name} must be positive, got 0")
     return value
 
 
@@ -35,15 +57,28 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     try:
         value = float(raw)
     except ValueError as exc:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+        raise PipelineSettingsError(f"{name} must be a number, got {raw!r}") from exc
     if not 0 < value < float("inf"):
-        raise ValueError(f"{name} must be positive, got {raw!r}")
+        raise PipelineSettingsError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def _cron(env: Mapping[str, str], name: str, default: str) -> str:
+    """Five cron fields or one ``@preset`` (``@daily``); Airflow checks the fields themselves
+    when the DAG is built."""
+    value = " ".join(_text(env, name, default).split())
+    fields = value.split(" ")
+    if not (len(fields) == 5 or (len(fields) == 1 and value.startswith("@"))):
+        raise PipelineSettingsError(
+            f"{name} must be a cron expression of five fields (e.g. {DEFAULT_NIGHTLY_CRON!r}) "
+            f"or a preset such as '@daily', got {env.get(name)!r}"
+        )
     return value
 
 
 @dataclass(frozen=True)
 class PipelineSettings:
-    """Where things are and how far back the nightly run looks."""
+    """Where things are, how far back the nightly run looks, and how hard it may use the API."""
 
     landing_root: str
     clubs_file: Path
@@ -53,27 +88,31 @@ class PipelineSettings:
     backfill_token_reserve: int = 20
     rate_capacity: int = 60
     rate_refill_per_s: float = 6.0
+    task_retries: int = 2
+    nightly_cron: str = DEFAULT_NIGHTLY_CRON
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PipelineSettings:
+        """Read and validate every setting (``os.environ`` when no mapping is given)."""
         env = os.environ if env is None else env
         mode = env.get("PLACEWISE_EXTRACT_MODE", "export")
-        if mode not in ("export", "query"):
-            raise ValueError(f"PLACEWISE_EXTRACT_MODE must be 'export' or 'query', got {mode!r}")
-        rate_capacity = _int(env, "PLACEWISE_RATE_CAPACITY", 60)
-        if rate_capacity == 0:
-            raise ValueError("PLACEWISE_RATE_CAPACITY must be positive, got 0")
+        if mode not in EXTRACT_MODES:
+            raise PipelineSettingsError(
+                f"PLACEWISE_EXTRACT_MODE must be 'export' or 'query', got {mode!r}"
+            )
         return cls(
-            landing_root=env.get("PLACEWISE_LANDING_ROOT", str(REPO_ROOT / ".demo" / "landing")),
+            landing_root=_text(env, "PLACEWISE_LANDING_ROOT", str(REPO_ROOT / ".demo" / "landing")),
             clubs_file=Path(
-                env.get("PLACEWISE_CLUBS_FILE", str(REPO_ROOT / "config" / "clubs.yml"))
+                _text(env, "PLACEWISE_CLUBS_FILE", str(REPO_ROOT / "config" / "clubs.yml"))
             ),
             dbt_project_dir=Path(
-                env.get("PLACEWISE_DBT_PROJECT_DIR", str(REPO_ROOT / "dbt_project"))
+                _text(env, "PLACEWISE_DBT_PROJECT_DIR", str(REPO_ROOT / "dbt_project"))
             ),
             restatement_days=_int(env, "PLACEWISE_RESTATEMENT_DAYS", 7),
             use_export=mode == "export",
             backfill_token_reserve=_int(env, "PLACEWISE_BACKFILL_TOKEN_RESERVE", 20),
-            rate_capacity=rate_capacity,
+            rate_capacity=_int(env, "PLACEWISE_RATE_CAPACITY", 60, positive=True),
             rate_refill_per_s=_float(env, "PLACEWISE_RATE_REFILL_PER_S", 6.0),
+            task_retries=_int(env, "PLACEWISE_TASK_RETRIES", 2),
+            nightly_cron=_cron(env, "PLACEWISE_NIGHTLY_CRON", DEFAULT_NIGHTLY_CRON),
         )

@@ -3,9 +3,11 @@
 1. PostgreSQL: embedded (data in ``.demo/postgres``) unless ``WAREHOUSE_URL`` names a server.
 2. API: the local simulator (3 clubs in different timezones, 60 days of history) unless
    ``PLACEWISE_API_URL`` (and ``PLACEWISE_API_TOKEN``) name a real one.
-3. Airflow (SQLite metadata in ``.demo/airflow``): ``placewise_nightly`` for yesterday, then
+3. ``placewise migrate`` on the warehouse (the DAGs' first task migrates too; doing it here first
+   means the demo's own queries never meet a missing table).
+4. Airflow (SQLite metadata in ``.demo/airflow``): ``placewise_nightly`` for yesterday, then
    ``placewise_backfill`` for the 30 days before, each ending with dbt building the marts.
-4. A summary: rows per mart, API tokens spent, reconciliation status, where to look next.
+5. A summary: rows per mart, API tokens spent, reconciliation status, where to look next.
 
 Exits non-zero if a DAG run failed or reconciliation found a difference on a settled day. Every
 process it started is stopped on the way out. A rerun reuses ``.demo/`` and only fetches what
@@ -20,6 +22,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
+from placewise import service
 from placewise.local.processes import SimulatorProcess
 from placewise.local.run_dag import run_in_child
 from placewise.local.stack import DEMO_DIR, LocalStack, StackConfigError, local_stack
@@ -117,6 +120,8 @@ def _demo(stack: LocalStack, started_at: datetime) -> int:
         _say(f"API: {stack.api_url} (clubs from {stack.clubs_file})")
     else:
         _say(f"API: local simulator {stack.api_url} ({len(stack.simulator.clubs())} clubs)")
+    service.migrate(warehouse_url)
+    _say("warehouse migrated (placewise migrate)")
     env = stack.airflow_env({"PLACEWISE_TASK_RETRIES": "1"})
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     yesterday = (today - timedelta(days=1)).date()
@@ -148,10 +153,8 @@ def _demo(stack: LocalStack, started_at: datetime) -> int:
     print("  make airflow     # the Airflow UI (http://localhost:8080) with these runs")
     print(f"  psql {warehouse_url}")
     print(
-        f"  PLACEWISE_PG_HOST={parts.hostname} PLACEWISE_PG_PORT={parts.port} "
-        f"PLACEWISE_PG_DBNAME={parts.path.lstrip('/')} .venv/bin/dbt docs generate "
-        "--project-dir dbt_project --profiles-dir dbt_project && .venv/bin/dbt docs serve "
-        "--project-dir dbt_project --profiles-dir dbt_project"
+        "  make docs        # the dbt docs site (http://localhost:8081) over "
+        f"{parts.hostname}:{parts.port}{parts.path}"
     )
     ok = all(r["state"] == "success" for r in runs) and recon_ok
     print("Result: OK" if ok else "Result: FAILED")

@@ -1,9 +1,10 @@
 """The club registry: which loyalty clubs the pipeline syncs, from a YAML file.
 
-Adding a club is a one-line change to the file; the DAGs read it at parse time (it is a small
-local file, cheap to read) so the next parse picks it up without restarting anything. Validation
-is strict and its messages name the file, the entry and the fix, because a typo here should fail
-at parse time with a clear error rather than silently skip a club at 02:30.
+Adding a club is a one-line change to the file. The DAG files never read it: the tasks of a run
+do (choosing the clubs, mirroring them into ``placewise_ops.clubs``), so the next run picks a
+change up without a restart or a re-parse, and a parse never depends on the file. Validation is
+strict and its messages name the file, the entry and the fix, because a typo here should fail
+the run's first task with a clear error rather than silently skip a club at 02:30.
 
 Example::
 

@@ -1,6 +1,7 @@
 """The pipeline's engine loop: fetch -> land -> load for a list of slices, and replay.
 
-Airflow tasks, the CLI and the tests all call these functions; nothing here imports Airflow.
+``placewise.service`` builds what these functions need (client, pacer, landing store) for the
+CLI, the Airflow tasks and the tests; nothing here imports Airflow.
 A slice that fails does not stop the others: every outcome is collected and the caller decides
 (an Airflow task fails at the end with a summary that names what failed). Errors that would fail
 every slice the same way (bad token, missing permit, malformed headers) stop the loop at once.
@@ -9,23 +10,42 @@ every slice the same way (bad token, missing permit, malformed headers) stop the
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import StrEnum
 
 from placewise.api.client import PlacewiseClient
-from placewise.api.contract import ResultShapeError
-from placewise.api.errors import AuthenticationError, HeaderError, PlacewiseApiError
+from placewise.api.errors import (
+    AuthenticationError,
+    HeaderError,
+    PlacewiseApiError,
+    ResultShapeError,
+)
 from placewise.extract.fetch import fetch_slice
 from placewise.extract.plan import SliceSpec
-from placewise.landing.store import LandingStore, SliceManifest
+from placewise.landing.store import LandingStore, ManifestStatus, SliceManifest
 from placewise.warehouse.load import QuarantinedError, already_loaded, load_manifest
-from placewise.warehouse.schema import connect
+from placewise.warehouse.schema import connect_migrated
 
 log = logging.getLogger(__name__)
 
 #: Errors that say the configuration is wrong: retrying other slices would only repeat them.
 FATAL_ERRORS = (AuthenticationError, HeaderError)
+
+
+class OutcomeStatus(StrEnum):
+    """What a run did with one planned (or replayed) slice."""
+
+    LOADED = "loaded"  # new rows replaced the slice in the warehouse
+    UNCHANGED = "unchanged"  # the warehouse already held exactly this answer: nothing written
+    SKIPPED = "skipped"  # already loaded from the same request (resume): not fetched
+    FAILED = "failed"
+    QUARANTINED = "quarantined"
+
+
+#: Outcomes that fail a run.
+FAILED_STATUSES = (OutcomeStatus.FAILED, OutcomeStatus.QUARANTINED)
 
 
 @dataclass
@@ -34,7 +54,7 @@ class SliceOutcome:
 
     slice_key: str
     description: str
-    status: str  # loaded | skipped | failed | quarantined
+    status: OutcomeStatus
     rows: int = 0
     tokens: int = 0
     error: str | None = None
@@ -46,7 +66,7 @@ class SyncSummary:
 
     outcomes: list[SliceOutcome] = field(default_factory=list)
 
-    def count(self, status: str) -> int:
+    def count(self, status: OutcomeStatus) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
 
     @property
@@ -59,14 +79,21 @@ class SyncSummary:
 
     @property
     def failures(self) -> list[SliceOutcome]:
-        return [o for o in self.outcomes if o.status in ("failed", "quarantined")]
+        return [o for o in self.outcomes if o.status in FAILED_STATUSES]
 
     def text(self) -> str:
-        """One line of totals, then one line per failed slice."""
+        """One line of totals, then one line per failed slice.
+
+        ``unchanged`` is named only when some slice was: a first load reads as before.
+        """
+        unchanged = self.count(OutcomeStatus.UNCHANGED)
         head = (
-            f"{len(self.outcomes)} slices: {self.count('loaded')} loaded, "
-            f"{self.count('skipped')} skipped, {self.count('failed')} failed, "
-            f"{self.count('quarantined')} quarantined; {self.rows} rows, {self.tokens} tokens"
+            f"{len(self.outcomes)} slices: {self.count(OutcomeStatus.LOADED)} loaded, "
+            + (f"{unchanged} unchanged, " if unchanged else "")
+            + f"{self.count(OutcomeStatus.SKIPPED)} skipped, "
+            f"{self.count(OutcomeStatus.FAILED)} failed, "
+            f"{self.count(OutcomeStatus.QUARANTINED)} quarantined; "
+            f"{self.rows} rows, {self.tokens} tokens"
         )
         lines = [head] + [f"  {o.status}: {o.description}: {o.error}" for o in self.failures]
         return "\n".join(lines)
@@ -84,40 +111,56 @@ def sync_slices(
     """Fetch, land and load every slice; collect outcomes instead of stopping at the first error.
 
     ``skip_loaded`` makes the run resumable: a slice whose current version was loaded from the
-    very same request is not fetched again (backfills use this).
+    very same request is not fetched again (backfills use this). A slice whose answer the
+    warehouse already holds is ``unchanged`` and adds no rows to the summary.
     """
     summary = SyncSummary()
-    with connect(conninfo) as conn:
+    with connect_migrated(conninfo) as conn:
         for spec in specs:
             if skip_loaded and already_loaded(conn, spec.slice_key, spec.body()):
-                summary.outcomes.append(SliceOutcome(spec.slice_key, spec.description, "skipped"))
+                summary.outcomes.append(
+                    SliceOutcome(spec.slice_key, spec.description, OutcomeStatus.SKIPPED)
+                )
                 continue
             try:
                 manifests = fetch_slice(client, store, spec)
-                rows = 0
-                for manifest in manifests:
-                    rows += load_manifest(conn, store, manifest, run_id=run_id).rows
+                results = [load_manifest(conn, store, m, run_id=run_id) for m in manifests]
+                status = (
+                    OutcomeStatus.UNCHANGED
+                    if results and all(r.unchanged for r in results)
+                    else OutcomeStatus.LOADED
+                )
+                rows = sum(r.rows for r in results if not r.unchanged)
                 tokens = sum(m.tokens_spent for m in manifests)
                 summary.outcomes.append(
-                    SliceOutcome(spec.slice_key, spec.description, "loaded", rows, tokens)
+                    SliceOutcome(spec.slice_key, spec.description, status, rows, tokens)
                 )
             except FATAL_ERRORS:
                 raise
             except QuarantinedError as exc:
                 summary.outcomes.append(
-                    SliceOutcome(spec.slice_key, spec.description, "quarantined", error=str(exc))
+                    SliceOutcome(
+                        spec.slice_key,
+                        spec.description,
+                        OutcomeStatus.QUARANTINED,
+                        error=str(exc),
+                    )
                 )
             except PlacewiseApiError as exc:
                 log.error("%s failed: %s", spec.description, exc)
                 summary.outcomes.append(
-                    SliceOutcome(spec.slice_key, spec.description, "failed", error=str(exc))
+                    SliceOutcome(
+                        spec.slice_key, spec.description, OutcomeStatus.FAILED, error=str(exc)
+                    )
                 )
             except ResultShapeError as exc:
                 # A query answer read while fetching (paging, the data-point cap) was malformed.
                 error = f"malformed API answer: {exc}"
                 log.error("%s failed: %s", spec.description, error)
                 summary.outcomes.append(
-                    SliceOutcome(spec.slice_key, spec.description, "failed", error=error)
+                    SliceOutcome(
+                        spec.slice_key, spec.description, OutcomeStatus.FAILED, error=error
+                    )
                 )
     return summary
 
@@ -152,7 +195,7 @@ def select_manifests(
     chosen: list[SliceManifest] = []
     for report in sorted(wanted_reports) if wanted_reports else [None]:
         for manifest in store.latest_manifests(report).values():
-            if manifest.status != "landed":
+            if manifest.status != ManifestStatus.LANDED:
                 continue
             is_tenants = not manifest.scope.startswith("club:")
             if is_tenants and not include_tenants:
@@ -171,7 +214,6 @@ def replay(
     store: LandingStore,
     conninfo: str,
     run_id: str | None = None,
-    on_loaded: Callable[[SliceManifest], None] | None = None,
 ) -> SyncSummary:
     """Reload landed slices into the warehouse without calling the API.
 
@@ -179,7 +221,7 @@ def replay(
     damaged fails loudly rather than loading something else than what the API sent.
     """
     summary = SyncSummary()
-    with connect(conninfo) as conn:
+    with connect_migrated(conninfo) as conn:
         for manifest in manifests:
             description = f"replay {manifest.slice_key}"
             broken = [p.path for p in manifest.parts if not store.verify(p)]
@@ -188,7 +230,7 @@ def replay(
                     SliceOutcome(
                         manifest.slice_key,
                         description,
-                        "failed",
+                        OutcomeStatus.FAILED,
                         error=f"landed body does not match its sha256: {', '.join(broken)}",
                     )
                 )
@@ -197,12 +239,17 @@ def replay(
                 result = load_manifest(conn, store, manifest, run_id=run_id)
             except QuarantinedError as exc:
                 summary.outcomes.append(
-                    SliceOutcome(manifest.slice_key, description, "quarantined", error=str(exc))
+                    SliceOutcome(
+                        manifest.slice_key, description, OutcomeStatus.QUARANTINED, error=str(exc)
+                    )
                 )
                 continue
-            summary.outcomes.append(
-                SliceOutcome(manifest.slice_key, description, "loaded", result.rows)
-            )
-            if on_loaded is not None:
-                on_loaded(manifest)
+            if result.unchanged:
+                summary.outcomes.append(
+                    SliceOutcome(manifest.slice_key, description, OutcomeStatus.UNCHANGED)
+                )
+            else:
+                summary.outcomes.append(
+                    SliceOutcome(manifest.slice_key, description, OutcomeStatus.LOADED, result.rows)
+                )
     return summary

@@ -1,8 +1,8 @@
 """Token buckets per (owner, Reporting), refilled continuously.
 
 The real capacity and refill rate are not public; the simulator's defaults (60 tokens,
-6 tokens/s) are a decision in docs/api-contract.md and configurable, so clients can be tested
-against both a generous and a starved server.
+6 tokens/s) are the project's assumption (docs/api-contract.md, section 1) and configurable, so
+clients can be tested against both a generous and a starved server.
 """
 
 from __future__ import annotations

@@ -33,6 +33,8 @@ def main() -> None:
                 "doc_md": dag.doc_md or "",
                 "schedule": str(getattr(dag.timetable, "_expression", None)),
                 "params": sorted(dag.params.keys()),
+                "param_defaults": {k: dag.params.get_param(k).value for k in dag.params},
+                "roots": sorted(t.task_id for t in dag.roots),
                 "tasks": {
                     t.task_id: {
                         "owner": t.owner,
@@ -45,6 +47,7 @@ def main() -> None:
                         "trigger_rule": str(t.trigger_rule),
                         "priority_weight": t.priority_weight,
                         "outlets": [getattr(o, "name", str(o)) for o in t.outlets],
+                        "upstream": sorted(t.upstream_task_ids),
                     }
                     for t in dag.tasks
                 },

@@ -90,3 +90,47 @@ def test_nightly_outranks_backfill_and_publishes_raw_and_mart_assets(probe):
     assert nightly["loads_done"]["outlets"] == ["placewise_raw"]
     assert nightly["summary"]["outlets"] == ["placewise_marts"]
     assert nightly["loads_done"]["trigger_rule"].lower().endswith("all_done")
+
+
+def test_every_dag_starts_by_migrating_the_warehouse(probe):
+    first_work = {
+        "placewise_nightly": "plan",
+        "placewise_backfill": "plan_backfill",
+        "placewise_replay": "replay_slices",
+    }
+    for dag_id, dag in probe["dags"].items():
+        assert dag["roots"] == ["migrate"], dag_id
+        assert dag["tasks"][first_work[dag_id]]["upstream"] == ["migrate"], dag_id
+        assert dag["tasks"]["migrate"]["doc"], dag_id
+
+
+def test_backfill_date_defaults_do_not_depend_on_the_day_the_file_was_parsed(probe):
+    defaults = probe["dags"]["placewise_backfill"]["param_defaults"]
+    assert defaults["start_date"] is None and defaults["end_date"] is None
+    assert defaults["clubs"] == [] and defaults["priority"] == "normal"
+
+
+def test_dag_settings_come_from_the_pipeline_settings(tmp_path):
+    """PLACEWISE_TASK_RETRIES and PLACEWISE_NIGHTLY_CRON reach the parsed DAGs."""
+    env = airflow_environment(
+        tmp_path,
+        warehouse_url="postgresql://nobody@127.0.0.1:1/none",
+        api_url="http://127.0.0.1:1",
+        api_token="unused",
+        clubs_file=tmp_path / "missing-clubs.yml",
+        landing_root=tmp_path / "landing",
+        extra={"PLACEWISE_TASK_RETRIES": "5", "PLACEWISE_NIGHTLY_CRON": "15 4 * * *"},
+    )
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "dag_probe.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
+    assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-3000:]
+    dags = json.loads(lines[-1].removeprefix("PROBE "))["dags"]
+    assert dags["placewise_nightly"]["schedule"] == "15 4 * * *"
+    assert {t["retries"] for d in dags.values() for t in d["tasks"].values()} == {5}

@@ -151,6 +151,7 @@ def test_bi_role_reads_marts_and_audit_but_cannot_write_or_read_raw(
             "select * from placewise_raw.sendings_stats limit 1",
             "select * from placewise_ops.slices limit 1",
             "select * from placewise_staging.stg_placewise__sendings_stats limit 1",
+            "create temp table bi_scratch (x integer)",
         ]
         for statement in forbidden:
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -295,7 +296,13 @@ def test_an_empty_reloaded_partition_deletes_the_days_older_rows(
 def test_sqlfluff_lint_passes_on_the_dbt_project() -> None:
     sqlfluff = Path(sys.executable).with_name("sqlfluff")
     result = subprocess.run(
-        [str(sqlfluff), "lint", str(DBT_PROJECT / "models"), str(DBT_PROJECT / "tests")],
+        [
+            str(sqlfluff),
+            "lint",
+            str(DBT_PROJECT / "models"),
+            str(DBT_PROJECT / "tests"),
+            str(DBT_PROJECT / "analyses"),
+        ],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

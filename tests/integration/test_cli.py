@@ -13,6 +13,7 @@ from placewise.config import REPO_ROOT
 from placewise.extract.plan import SliceSpec, plan_club, plan_tenants, total_cost
 from placewise.extract.windows import Window
 from placewise.landing.store import LandingStore, SliceManifest
+from placewise.service import migrate
 
 pytestmark = pytest.mark.integration
 
@@ -37,6 +38,8 @@ def env(monkeypatch, tmp_path):
 
 @pytest.fixture
 def live_env(env, simulator, fresh_database):
+    """The simulator and a fresh, migrated warehouse (``placewise migrate`` comes first)."""
+    migrate(fresh_database)
     env.setenv("PLACEWISE_API_URL", simulator.url)
     env.setenv("PLACEWISE_API_TOKEN", "dev-token")
     env.setenv("WAREHOUSE_URL", fresh_database)
@@ -155,6 +158,7 @@ def land_member_balance(store: LandingStore, first: date, last: date, value: int
 def test_replay_of_overlapping_windows_keeps_the_newest_fetch_of_each_day(
     env, fresh_database, tmp_path, capsys
 ):
+    migrate(fresh_database)
     env.setenv("WAREHOUSE_URL", fresh_database)
     store = LandingStore(tmp_path / "landing")
     # A nightly window fetched first, then a backfill over a wider, earlier-starting window
@@ -189,7 +193,8 @@ def test_replay_filters_by_club_and_report(live_env, capsys):
     assert main(["sync", *SELECTION]) == 0
     capsys.readouterr()
     assert main(["replay", "--club", "1002", "--report", "sendings"]) == 0
-    assert capsys.readouterr().out.startswith("1 slices: 1 loaded")
+    # The warehouse already holds exactly that landed answer: reported unchanged, not loaded.
+    assert capsys.readouterr().out.startswith("1 slices: 0 loaded, 1 unchanged")
 
 
 def test_sync_exits_1_and_names_the_slice_when_a_slice_fails(live_env, tmp_path, capsys):
@@ -207,7 +212,7 @@ def test_sync_records_a_malformed_query_answer_per_slice_and_goes_on(
     env, fresh_database, monkeypatch, capsys
 ):
     import httpx
-    from placewise import cli
+    from placewise import service
     from placewise.api.client import PlacewiseClient, RetryPolicy
 
     def garbage(request):
@@ -218,7 +223,8 @@ def test_sync_records_a_malformed_query_answer_per_slice_and_goes_on(
             api, transport=httpx.MockTransport(garbage), retry=RetryPolicy(max_attempts=1)
         )
 
-    monkeypatch.setattr(cli, "PlacewiseClient", client_with_garbage)
+    monkeypatch.setattr(service, "PlacewiseClient", client_with_garbage)
+    migrate(fresh_database)
     env.setenv("WAREHOUSE_URL", fresh_database)
     env.setenv("PLACEWISE_API_URL", "https://api.test")
     env.setenv("PLACEWISE_API_TOKEN", "dev-token")
@@ -249,6 +255,43 @@ def test_migrate_creates_the_warehouse_schemas(env, fresh_database, capsys):
             for r in conn.execute("select schema_name from information_schema.schemata").fetchall()
         }
     assert {"placewise_raw", "placewise_ops"} <= schemas
+
+
+def test_migrate_twice_is_harmless_and_keeps_what_was_loaded(live_env, fresh_database, capsys):
+    args = ["sync", *DAYS, "--club", "1001", "--report", "sendings"]
+    assert main(args) == 0
+    before = raw_counts(fresh_database)
+    assert main(["migrate"]) == 0
+    assert main(["migrate"]) == 0
+    assert raw_counts(fresh_database) == before and before["sendings"] > 0
+
+
+@pytest.mark.parametrize("argv", [["sync", *DAYS, "--club", "1001"], ["replay"]])
+def test_an_unmigrated_warehouse_exits_2_telling_to_run_placewise_migrate(
+    env, simulator, fresh_database, tmp_path, capsys, argv
+):
+    env.setenv("WAREHOUSE_URL", fresh_database)
+    env.setenv("PLACEWISE_API_URL", simulator.url)
+    env.setenv("PLACEWISE_API_TOKEN", "dev-token")
+    simulator.reset_stats()
+    if argv[0] == "replay":  # something landed, so the replay gets as far as the warehouse
+        land_member_balance(
+            LandingStore(tmp_path / "landing"),
+            date(2026, 11, 1),
+            date(2026, 11, 2),
+            1,
+            "2026-11-03T02:30:00.000000+00:00",
+        )
+    assert main(argv) == 2
+    line = single_line_error(capsys.readouterr().err)
+    assert line.startswith(f"placewise {argv[0]}: error: the warehouse is not migrated (")
+    assert "run `placewise migrate`" in line
+    assert "does not exist" not in line
+    assert simulator.stats()["requests_total"] == 0  # nothing was fetched before the check
+    with psycopg.connect(fresh_database) as conn:  # and nothing was created behind the user
+        assert conn.execute(
+            "select count(*) from information_schema.schemata where schema_name like 'placewise%%'"
+        ).fetchone() == (0,)
 
 
 def test_clubs_prints_the_registry(env, capsys):

@@ -18,6 +18,7 @@ from placewise.config import REPO_ROOT
 from placewise.extract.plan import plan_club, plan_tenants
 from placewise.landing.store import LandingStore
 from placewise.sync import sync_slices
+from placewise.warehouse.schema import migrate_warehouse
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -56,6 +57,7 @@ def warehouse(simulator, module_database, tmp_path_factory) -> str:
     landing = tmp_path_factory.mktemp("landing")
     specs = [s for club in CLUBS for s in plan_club(club, FIRST, LAST)]
     specs += plan_tenants(CLUBS, FIRST, LAST)
+    migrate_warehouse(module_database)
     settings = ApiSettings(base_url=simulator.url, token="dev-token")
     pacer = InMemoryPacer(capacity=100000, refill_per_s=100000)
     with PlacewiseClient(settings, pacer=pacer) as client:

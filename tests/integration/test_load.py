@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -9,8 +10,10 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import date
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -18,8 +21,9 @@ from placewise.api.customer import CustomerSelector
 from placewise.extract.plan import SliceSpec
 from placewise.extract.windows import Window
 from placewise.landing.store import LandedPart, LandingStore, SliceManifest, utc_now_iso
-from placewise.warehouse.load import QuarantinedError, load_manifest
-from placewise.warehouse.schema import connect
+from placewise.warehouse.load import CopyText, QuarantinedError, load_manifest
+from placewise.warehouse.schema import connect, migrate_warehouse
+from psycopg.copy import Copy, FileWriter
 
 pytestmark = pytest.mark.integration
 
@@ -75,6 +79,7 @@ def table_snapshot(conn: psycopg.Connection, table: str) -> list[tuple]:
 
 @pytest.fixture
 def db(fresh_database: str):
+    migrate_warehouse(fresh_database)
     with connect(fresh_database) as conn:
         yield fresh_database, conn
 
@@ -288,3 +293,143 @@ def test_a_load_killed_mid_copy_leaves_the_previous_version(db, tmp_path):
     time.sleep(0.5)
     assert table_snapshot(conn, "sendings_stats") == before
     assert conn.execute("select count(*) from placewise_ops.slices").fetchone() == (1,)
+
+
+# -- the COPY text renderer against psycopg's own COPY output --------------------------------------
+
+OSLO = ZoneInfo("Europe/Oslo")
+AWKWARD_TEXT = [
+    None,
+    "",
+    "\\",
+    "\t",
+    "\n",
+    "\r",
+    "\r\n",
+    "\\N",
+    "\\.",
+    "a\\.b",
+    "tab\there\nnew\rline\\back",
+    "\b\f\v",
+    "\x7f\x01",
+    "blåbær ÆØÅ",
+    "astral 😀 𝄞 \U0010fffd",
+    "\u2028\u2029",
+    "x" * 100_000,
+    ("a\\b\tc" * 50_000),
+]
+#: Per column type of the raw tables (warehouse/schema.py), plus boolean: awkward values.
+AWKWARD_BY_TYPE: dict[str, list] = {
+    "text": AWKWARD_TEXT,
+    "int8": [None, 0, -1, 2**63 - 1, -(2**63), 1001],
+    "int4": [None, 0, -1, 2**31 - 1, -(2**31)],
+    "numeric": [None, 0, -5, 10**40, -(10**40), Decimal("1.25"), Decimal("-0.000001")],
+    "date": [None, date(1, 1, 1), date(9999, 12, 31), date(2026, 3, 29)],
+    "timestamp": [
+        None,
+        datetime(1, 1, 1),
+        datetime(9999, 12, 31, 23, 59, 59, 999999),
+        datetime(2026, 3, 29, 2, 30, 0, 1),
+    ],
+    "timestamptz": [
+        None,
+        datetime(2026, 3, 29, 1, 59, tzinfo=UTC),
+        datetime(2026, 3, 29, 3, 0, tzinfo=OSLO),
+        datetime(2026, 3, 29, 1, 0, tzinfo=UTC),  # the same instant as the line above
+        datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=OSLO),
+        datetime(2026, 1, 1, 5, 45, 0, 123456, tzinfo=timezone(timedelta(hours=5, minutes=45))),
+        datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=-3, minutes=-30))),
+    ],
+    # the loader hands jsonb columns JSON text, as the row builders encode it
+    "jsonb": [
+        '{"event_type":"delivered","loyalty_club_id":1001}',
+        '{"name":"quote \\" backslash \\\\ tab \\t newline \\n"}',
+        '{"u":"\\u00e9\\ud83d\\ude00","astral":"😀"}',
+        '{"n":null,"big":123456789012345678901234567890,"neg":-1.5e-7}',
+        "{}",
+        "[]",
+        '"\\\\N"',
+    ],
+    "bool": [None, True, False],
+}
+
+
+def _rows_of(types: list[str]) -> list[tuple]:
+    """One row per position: column i takes its type's i-th awkward value (cycled)."""
+    longest = max(len(AWKWARD_BY_TYPE[t]) for t in types)
+    return [
+        tuple(AWKWARD_BY_TYPE[t][i % len(AWKWARD_BY_TYPE[t])] for t in types)
+        for i in range(longest)
+    ]
+
+
+def _psycopg_copy_text(conn: psycopg.Connection, types: list[str], rows: list[tuple]) -> bytes:
+    """What psycopg's own ``Copy.write_row`` sends for these rows (``set_types`` per column)."""
+    out = io.BytesIO()
+    with conn.cursor() as cur, Copy(cur, writer=FileWriter(out)) as copy:
+        # JSON text goes to a jsonb column as text: COPY's text format carries no types
+        copy.set_types(["text" if t == "jsonb" else t for t in types])
+        for row in rows:
+            copy.write_row(row)
+    return out.getvalue()
+
+
+TYPES = list(AWKWARD_BY_TYPE)
+
+
+def test_copy_text_is_byte_identical_to_psycopg_write_row_for_every_raw_column_type(db):
+    _, conn = db
+    rows = _rows_of(TYPES)
+    text = CopyText(conn)
+    ours = "".join("\t".join(map(text.field, row)) + "\n" for row in rows)
+    expected = _psycopg_copy_text(conn, TYPES, rows)
+    assert ours.encode(conn.info.encoding) == expected
+    # every awkward value took part, and the escapes really occurred
+    assert len(rows) == max(len(v) for v in AWKWARD_BY_TYPE.values())
+    assert b"\\\\N" in expected and b"\\t" in expected and b"\\r" in expected
+
+
+@pytest.mark.parametrize("column_type", TYPES)
+def test_each_awkward_value_renders_like_psycopg_alone_in_its_column(db, column_type):
+    _, conn = db
+    text = CopyText(conn)
+    for value in AWKWARD_BY_TYPE[column_type]:
+        expected = _psycopg_copy_text(conn, [column_type], [(value,)])
+        assert (text.field(value) + "\n").encode() == expected, value
+
+
+def test_copy_text_stores_what_psycopg_write_row_stores(db):
+    _, conn = db
+    rows = [(n, *row) for n, row in enumerate(_rows_of(TYPES))]
+    columns = ", ".join(f"c_{t} {t}" for t in TYPES)
+    conn.execute(f"create temp table ours (n int, {columns})")
+    conn.execute(f"create temp table theirs (n int, {columns})")
+    text = CopyText(conn)
+    with conn.cursor() as cur, cur.copy("copy ours from stdin") as copy:
+        copy.write("".join("\t".join(map(text.field, row)) + "\n" for row in rows))
+    with conn.cursor() as cur, cur.copy("copy theirs from stdin") as copy:
+        copy.set_types(["int4", *("text" if t == "jsonb" else t for t in TYPES)])
+        for row in rows:
+            copy.write_row(row)
+
+    def read_back(table: str) -> bytes:
+        out = bytearray()
+        with (
+            conn.cursor() as cur,
+            cur.copy(f"copy (select * from {table} order by n) to stdout") as copy,
+        ):
+            for chunk in copy:
+                out += chunk
+        return bytes(out)
+
+    assert read_back("ours") == read_back("theirs")
+    stored = conn.execute("select c_text, c_int8, c_numeric, c_timestamptz from ours order by n")
+    for (_, *row), (text_value, int8_value, numeric_value, instant) in zip(
+        rows, stored, strict=True
+    ):
+        assert text_value == row[TYPES.index("text")]
+        assert int8_value == row[TYPES.index("int8")]
+        assert numeric_value == row[TYPES.index("numeric")]
+        expected = row[TYPES.index("timestamptz")]
+        # by timestamp: Python never calls a time in a DST fold equal to one in another zone
+        assert (instant and instant.timestamp()) == (expected and expected.timestamp())

@@ -11,7 +11,8 @@ from placewise.api.pacing import InMemoryPacer
 from placewise.api.settings import ApiSettings
 from placewise.extract.plan import plan_club, plan_tenants
 from placewise.landing.store import LandingStore
-from placewise.sync import replay, select_manifests, sync_slices
+from placewise.sync import OutcomeStatus, replay, select_manifests, sync_slices
+from placewise.warehouse.schema import migrate_warehouse
 
 pytestmark = pytest.mark.integration
 
@@ -54,6 +55,7 @@ def run_sync(sim_url: str, db_url: str, landing, *, use_export: bool = True, ret
         for s in plan_club(club, FIRST, LAST, reports=REPORTS, use_export=use_export)
     ]
     specs += plan_tenants([1001, 1002, 1003], LAST, LAST)
+    migrate_warehouse(db_url)
     with client_for(sim_url, retry) as client:
         return sync_slices(
             specs, client=client, store=LandingStore(landing), conninfo=db_url, run_id="t"
@@ -64,7 +66,7 @@ def test_sync_lands_and_loads_every_planned_slice(simulator, fresh_database, tmp
     simulator.reset_stats()
     summary = run_sync(simulator.url, fresh_database, tmp_path)
     assert summary.failures == [], summary.text()
-    assert summary.count("loaded") == len(summary.outcomes)
+    assert summary.count(OutcomeStatus.LOADED) == len(summary.outcomes)
     stats = simulator.stats()
     assert summary.tokens == stats["tokens_spent_total"]
     data = content(fresh_database)
@@ -72,6 +74,22 @@ def test_sync_lands_and_loads_every_planned_slice(simulator, fresh_database, tmp
     assert {row[2] for row in data["sendings_stats"] if row[0] == 1001} == {
         date(2026, 11, d) for d in range(22, 27)
     }
+
+
+def test_a_second_sync_of_the_same_answers_reports_every_slice_unchanged(
+    simulator, fresh_database, tmp_path
+):
+    first = run_sync(simulator.url, fresh_database, tmp_path)
+    before = content(fresh_database)
+    again = run_sync(simulator.url, fresh_database, tmp_path)
+    assert again.failures == [], again.text()
+    assert again.count(OutcomeStatus.UNCHANGED) == len(again.outcomes) == len(first.outcomes)
+    assert again.count(OutcomeStatus.LOADED) == 0 and again.rows == 0
+    assert again.tokens == first.tokens  # fetched (and paid for) again, but nothing written
+    assert again.text().startswith(
+        f"{len(again.outcomes)} slices: 0 loaded, {len(again.outcomes)} unchanged, 0 skipped"
+    )
+    assert content(fresh_database) == before
 
 
 def test_a_faulty_api_yields_the_same_landed_and_loaded_result(
@@ -132,12 +150,13 @@ def test_a_paced_sync_against_the_default_rate_limit_sees_at_most_a_handful_of_4
 
     limited = simulator_factory("--seed", "42", "--clubs", "3", fast=False)  # 60 tokens, 6/s
     specs = plan_club(1001, date(2026, 11, 23), date(2026, 11, 26), reports=["sendings_stats"])
+    migrate_warehouse(fresh_database)
     pacer = PostgresPacer(fresh_database, capacity=60, refill_per_s=6.0)
     settings = ApiSettings(base_url=limited.url, token="dev-token")
     with PlacewiseClient(settings, pacer=pacer) as client:
         summary = sync_slices(
             specs, client=client, store=LandingStore(tmp_path), conninfo=fresh_database
         )
-    assert summary.failures == [] and summary.count("loaded") == len(specs) == 20
+    assert summary.failures == [] and summary.count(OutcomeStatus.LOADED) == len(specs) == 20
     refused = sum(r["count"] for r in limited.stats()["requests"] if r["status"] == "429")
     assert refused <= 3, limited.stats()

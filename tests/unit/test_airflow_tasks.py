@@ -1,99 +1,50 @@
-import math
-from dataclasses import replace
+"""The Airflow-facing payloads: club and outcome payloads, the run summary, backfill params."""
+
+import json
 from datetime import date
 
 import pytest
 from placewise.airflow.tasks import (
+    OutcomeKind,
     SyncFailedError,
+    backfill_days,
     check_outcomes,
+    club_from_payload,
     club_payload,
-    estimate_backfill,
     failure_payload,
-    nightly_days,
-    plan_for_club,
-    select_clubs,
+    summarise_run,
     summary_payload,
+    tenants_label,
+    work_items,
 )
-from placewise.config import PipelineSettings
-from placewise.extract.plan import plan_club, plan_tenants, total_cost
 from placewise.registry import Club, RegistryError
-from placewise.sync import SliceOutcome, SyncSummary
+from placewise.sync import OutcomeStatus, SliceOutcome, SyncSummary
 
-REGISTRY = """
-clubs:
-  - {id: 1001, name: Oslo City}
-  - {id: 1002, name: Denver Mall, timezone: America/Denver}
-  - {id: 1003, name: Old Club, enabled: false}
-  - {id: 1004, name: Small Club, reports: [sendings_stats, sendings]}
-"""
-FIRST, LAST = date(2026, 11, 1), date(2026, 11, 10)
-
-
-@pytest.fixture
-def settings(tmp_path):
-    path = tmp_path / "clubs.yml"
-    path.write_text(REGISTRY)
-    return PipelineSettings.from_env({"PLACEWISE_CLUBS_FILE": str(path)})
+CLUB = OutcomeKind.CLUB
 
 
 def summary(*outcomes: SliceOutcome) -> SyncSummary:
     return SyncSummary(list(outcomes))
 
 
-LOADED = SliceOutcome("k1", "sendings_stats agg=none club 1001 window 2026-11-27", "loaded", 8, 10)
+LOADED = SliceOutcome(
+    "k1", "sendings_stats agg=none club 1001 window 2026-11-27", OutcomeStatus.LOADED, 8, 10
+)
+UNCHANGED = SliceOutcome(
+    "k4", "sendings_stats agg=none club 1001 window 2026-11-26", OutcomeStatus.UNCHANGED, 0, 10
+)
 FAILED = SliceOutcome(
-    "k2", "sendings agg=none club 1001 snapshot", "failed", 0, 0, "ServerError: 503 x6"
+    "k2", "sendings agg=none club 1001 snapshot", OutcomeStatus.FAILED, 0, 0, "ServerError: 503 x6"
 )
 QUARANTINED = SliceOutcome(
-    "k3", "member_balance agg=none club 1002 window 2026-11-27", "quarantined", error="bad bucket"
+    "k3",
+    "member_balance agg=none club 1002 window 2026-11-27",
+    OutcomeStatus.QUARANTINED,
+    error="bad bucket",
 )
 
 
-# -- nightly_days ---------------------------------------------------------------------------------
-
-
-def test_nightly_days_cover_the_interval_day_and_the_restatement_window():
-    assert nightly_days(date(2026, 11, 27), 7) == (date(2026, 11, 20), date(2026, 11, 27))
-
-
-def test_nightly_days_without_restatement_is_one_day():
-    assert nightly_days(date(2026, 11, 27), 0) == (date(2026, 11, 27), date(2026, 11, 27))
-
-
-def test_nightly_days_cross_month_and_year_boundaries():
-    assert nightly_days(date(2026, 1, 3), 7) == (date(2025, 12, 27), date(2026, 1, 3))
-
-
-# -- select_clubs ---------------------------------------------------------------------------------
-
-
-def test_select_clubs_returns_the_enabled_clubs_as_payloads(settings):
-    clubs = select_clubs(settings)
-    assert [c["id"] for c in clubs] == [1001, 1002, 1004]
-    assert clubs[1] == {
-        "id": 1002,
-        "name": "Denver Mall",
-        "timezone": "America/Denver",
-        "enabled": True,
-        "reports": list(Club(1, "x").reports),
-    }
-    assert clubs[2]["reports"] == ["sendings_stats", "sendings"]
-
-
-def test_select_clubs_by_id_keeps_the_given_order_and_may_pick_disabled_clubs(settings):
-    assert [c["id"] for c in select_clubs(settings, [1003, 1001])] == [1003, 1001]
-
-
-def test_select_clubs_with_unknown_ids_names_them_and_the_registry(settings):
-    with pytest.raises(ValueError) as info:
-        select_clubs(settings, [1001, 9998, 9999])
-    assert str(info.value) == f"clubs [9998, 9999] are not in the registry {settings.clubs_file}"
-
-
-def test_select_clubs_with_a_missing_registry_raises_a_registry_error(tmp_path):
-    settings = PipelineSettings.from_env({"PLACEWISE_CLUBS_FILE": str(tmp_path / "none.yml")})
-    with pytest.raises(RegistryError, match="PLACEWISE_CLUBS_FILE"):
-        select_clubs(settings)
+# -- club payloads --------------------------------------------------------------------------------
 
 
 def test_club_payload_is_plain_data():
@@ -107,62 +58,66 @@ def test_club_payload_is_plain_data():
     }
 
 
-# -- plan_for_club --------------------------------------------------------------------------------
+def test_a_club_survives_the_round_trip_through_json():
+    club = Club(1002, "Denver Mall", "America/Denver", True, ("sendings_stats", "sendings"))
+    assert club_from_payload(json.loads(json.dumps(club_payload(club)))) == club
 
 
-def test_plan_for_club_uses_the_extract_mode(settings):
-    club = select_clubs(settings, [1001])[0]
-    query = replace(settings, use_export=False)
-    assert plan_for_club(club, FIRST, LAST, settings) == plan_club(1001, FIRST, LAST)
-    assert plan_for_club(club, FIRST, LAST, query) == plan_club(1001, FIRST, LAST, use_export=False)
+def test_work_items_give_every_club_the_same_iso_window():
+    items = work_items([Club(1, "a"), Club(2, "b")], date(2026, 11, 20), date(2026, 11, 27))
+    assert [i["club"]["id"] for i in items] == [1, 2]
+    assert {json.dumps(i["window"]) for i in items} == {
+        '{"first_day": "2026-11-20", "last_day": "2026-11-27"}'
+    }
 
 
-# -- estimate_backfill ----------------------------------------------------------------------------
+def test_tenants_label_names_the_clubs_or_why_they_are_skipped():
+    items = work_items([Club(1002, "b"), Club(1001, "a")], date(2026, 11, 1), date(2026, 11, 1))
+    assert tenants_label(items, None) == ("tenants [1001, 1002]", True)
+    assert tenants_label(items[:1], None) == (
+        "tenants (skipped: they need at least two clubs)",
+        False,
+    )
+    assert tenants_label(items, ["sendings"]) == (
+        "tenants (skipped: sendings_stats not requested)",
+        False,
+    )
+    assert tenants_label([], None) == ("tenants (skipped: no clubs)", False)
 
 
-def test_estimate_backfill_token_totals_match_the_plan_costs(settings):
-    clubs = select_clubs(settings)
-    estimate = estimate_backfill(clubs, FIRST, LAST, settings)
-    per_club = {c["id"]: total_cost(plan_for_club(c, FIRST, LAST, settings)) for c in clubs}
-    tenants = total_cost(plan_tenants([1001, 1002, 1004], FIRST, LAST))
-    assert estimate["days"] == 10
-    assert estimate["clubs"] == 3
-    assert estimate["tokens_per_club"] == per_club
-    assert estimate["tokens_tenants"] == tenants
-    assert estimate["tokens_total"] == sum(per_club.values()) + tenants
-    assert per_club[1001] == total_cost(plan_club(1001, FIRST, LAST))
-    assert per_club[1004] == total_cost(
-        plan_club(1004, FIRST, LAST, reports=["sendings_stats", "sendings"])
+# -- backfill params ------------------------------------------------------------------------------
+
+
+def test_backfill_without_dates_covers_the_30_days_before_the_run():
+    today = date(2026, 12, 1)
+    assert backfill_days({}, today) == (date(2026, 11, 1), date(2026, 11, 30))
+    assert backfill_days({"start_date": None, "end_date": ""}, today) == (
+        date(2026, 11, 1),
+        date(2026, 11, 30),
+    )
+    assert backfill_days({"start_date": "2026-11-20"}, today) == (
+        date(2026, 11, 20),
+        date(2026, 11, 30),
     )
 
 
-def test_estimate_backfill_eta_drains_the_slowest_bucket_after_its_capacity(settings):
-    clubs = select_clubs(settings)
-    estimate = estimate_backfill(clubs, FIRST, LAST, settings)
-    slowest = max([*estimate["tokens_per_club"].values(), estimate["tokens_tenants"]])
-    assert estimate["eta_seconds"] == math.ceil((slowest - 60) / 6.0)
-
-
-def test_estimate_backfill_limited_to_reports(settings):
-    clubs = select_clubs(settings, [1001])
-    estimate = estimate_backfill(clubs, FIRST, LAST, settings, reports=["sendings"])
-    assert estimate["tokens_per_club"] == {1001: 2 * 5}
-    assert estimate["tokens_tenants"] == 0  # one club: no tenants export
-    assert estimate["tokens_total"] == 10
-    assert estimate["eta_seconds"] == 0  # fits in the bucket
-
-
-def test_estimate_backfill_of_no_clubs_is_zero(settings):
-    estimate = estimate_backfill([], FIRST, LAST, settings)
-    assert estimate["tokens_total"] == 0 and estimate["eta_seconds"] == 0
+def test_backfill_dates_are_checked_against_each_other_and_today():
+    today = date(2026, 12, 1)
+    with pytest.raises(ValueError, match="end_date 2026-11-01 is before start_date 2026-11-05"):
+        backfill_days({"start_date": "2026-11-05", "end_date": "2026-11-01"}, today)
+    with pytest.raises(ValueError, match=r"end_date 2026-12-01 must be before today \(UTC\)"):
+        backfill_days({"start_date": "2026-11-05", "end_date": "2026-12-01"}, today)
+    with pytest.raises(ValueError, match=r"start_date must be a date .*'2026-13-01'"):
+        backfill_days({"start_date": "2026-13-01"}, today)
 
 
 # -- summaries ------------------------------------------------------------------------------------
 
 
 def test_summary_payload_counts_outcomes_and_spells_out_failures():
-    payload = summary_payload("club 1001 (Oslo)", summary(LOADED, FAILED, QUARANTINED))
+    payload = summary_payload(CLUB, "club 1001 (Oslo)", summary(LOADED, FAILED, QUARANTINED))
     assert payload["label"] == "club 1001 (Oslo)"
+    assert payload["kind"] == "club"
     assert (payload["loaded"], payload["skipped"], payload["failed"], payload["quarantined"]) == (
         1,
         0,
@@ -178,8 +133,23 @@ def test_summary_payload_counts_outcomes_and_spells_out_failures():
     )
 
 
+def test_unchanged_slices_are_reported_as_unchanged_not_loaded():
+    payload = summary_payload(CLUB, "club 1001", summary(LOADED, UNCHANGED))
+    assert (payload["loaded"], payload["unchanged"]) == (1, 1)
+    assert payload["text"] == (
+        "2 slices: 1 loaded, 1 unchanged, 0 skipped, 0 failed, 0 quarantined; 8 rows, 20 tokens"
+    )
+
+
+def test_payloads_are_plain_json_with_statuses_and_kind_as_text():
+    payload = summary_payload(CLUB, "club 1001", summary(FAILED))
+    assert json.loads(json.dumps(payload)) == payload
+    assert type(payload["failures"][0]["status"]) is str
+    assert payload["failures"][0]["status"] == "failed"
+
+
 def test_failure_payload_describes_a_unit_that_failed_as_a_whole():
-    payload = failure_payload("club 1001 (Oslo)", RegistryError("clubs.yml: bad"))
+    payload = failure_payload(CLUB, "club 1001 (Oslo)", RegistryError("clubs.yml: bad"))
     assert payload["failed"] == 1 and payload["loaded"] == 0
     assert payload["failures"] == [
         {
@@ -193,7 +163,11 @@ def test_failure_payload_describes_a_unit_that_failed_as_a_whole():
 
 def test_check_outcomes_without_failures_returns_one_line_per_unit():
     text = check_outcomes(
-        [summary_payload("club 1001", summary(LOADED)), None, summary_payload("tenants", summary())]
+        [
+            summary_payload(CLUB, "club 1001", summary(LOADED)),
+            None,
+            summary_payload(OutcomeKind.TENANTS, "tenants", summary()),
+        ]
     )
     assert text.splitlines() == [
         "club 1001: 1 slices: 1 loaded, 0 skipped, 0 failed, 0 quarantined; 8 rows, 10 tokens",
@@ -203,9 +177,11 @@ def test_check_outcomes_without_failures_returns_one_line_per_unit():
 
 def test_check_outcomes_raises_naming_each_failed_slice():
     payloads = [
-        summary_payload("club 1001", summary(LOADED, FAILED)),
-        summary_payload("club 1002", summary(QUARANTINED)),
-        failure_payload("tenants [1001, 1002]", RuntimeError("token rejected")),
+        summary_payload(CLUB, "club 1001", summary(LOADED, FAILED)),
+        summary_payload(CLUB, "club 1002", summary(QUARANTINED)),
+        failure_payload(
+            OutcomeKind.TENANTS, "tenants [1001, 1002]", RuntimeError("token rejected")
+        ),
     ]
     with pytest.raises(SyncFailedError) as info:
         check_outcomes(payloads)
@@ -225,3 +201,24 @@ def test_check_outcomes_raises_naming_each_failed_slice():
 def test_check_outcomes_of_nothing_is_empty():
     assert check_outcomes([]) == ""
     assert check_outcomes([None, {}]) == ""
+
+
+def test_summarise_run_counts_club_outcomes_by_kind_not_by_label():
+    items = work_items([Club(1001, "a"), Club(1002, "b")], date(2026, 11, 1), date(2026, 11, 1))
+    # A club outcome whose label does not start with "club " still counts; a tenants outcome
+    # labelled like a club does not.
+    club = summary_payload(CLUB, "Oslo City", summary(LOADED))
+    tenants = summary_payload(OutcomeKind.TENANTS, "club-wide tenants", summary())
+    with pytest.raises(SyncFailedError) as info:
+        summarise_run([club, tenants], items)
+    assert "clubs: failed clubs: RuntimeError: 1 club task(s) ended without a report" in str(
+        info.value
+    )
+    second = summary_payload(CLUB, "Denver", summary(LOADED))
+    after_xcom = json.loads(json.dumps([club, second, tenants]))  # kind comes back as text
+    assert summarise_run(after_xcom, items).splitlines()[0].startswith("Oslo City: 1 slices")
+
+
+def test_summarise_run_of_a_replay_expects_no_club_outcomes():
+    replay = summary_payload(OutcomeKind.REPLAY, "replay", summary(LOADED))
+    assert summarise_run([replay, None], None).startswith("replay: 1 slices: 1 loaded")

@@ -5,14 +5,9 @@ from datetime import date, datetime, timedelta
 import httpx
 import pytest
 from placewise.api.client import PlacewiseClient, RetryPolicy
-from placewise.api.contract import (
-    MAX_PAGE_LIMIT,
-    MAX_QUERY_DATA_POINTS,
-    Endpoint,
-    ResultShapeError,
-)
+from placewise.api.contract import MAX_PAGE_LIMIT, MAX_QUERY_DATA_POINTS, Endpoint
 from placewise.api.customer import CustomerSelector
-from placewise.api.errors import InvalidQueryError
+from placewise.api.errors import InvalidQueryError, ResultShapeError
 from placewise.api.settings import ApiSettings
 from placewise.extract.fetch import fetch_slice
 from placewise.extract.plan import SliceSpec
@@ -167,13 +162,6 @@ def test_export_lands_one_body_and_one_manifest(store):
     assert written(store) == manifests
 
 
-def test_on_manifest_sees_every_written_manifest(store):
-    seen = []
-    with client_for(FakeApi()) as client:
-        manifests = fetch_slice(client, store, stats_spec(Endpoint.EXPORT), on_manifest=seen.append)
-    assert seen == manifests
-
-
 # -- records paging -------------------------------------------------------------------------------
 
 
@@ -231,15 +219,15 @@ def test_capped_timeseries_query_is_halved_until_under_the_cap(store):
 def test_capped_answers_leave_capped_manifests_that_are_not_returned(store):
     api = FakeApi(series=40)
     spec = timeseries_spec(date(2026, 1, 1), date(2026, 4, 30))
-    seen = []
     with client_for(api) as client:
-        manifests = fetch_slice(client, store, spec, on_manifest=seen.append)
+        manifests = fetch_slice(client, store, spec)
     capped = [m for m in written(store) if m.status == "capped"]
     assert len(capped) == 1 + 2 + 4
     assert spec.slice_key in {m.slice_key for m in capped}
     assert all(m.parts and store.verify(m.parts[0]) for m in capped)
     assert not {m.slice_key for m in capped} & {m.slice_key for m in manifests}
-    assert sorted(m.slice_key for m in seen) == sorted(m.slice_key for m in [*capped, *manifests])
+    every_written = sorted(m.slice_key for m in written(store))
+    assert every_written == sorted(m.slice_key for m in [*capped, *manifests])
     assert_exact_cover(manifests, spec.window)
 
 

@@ -1,7 +1,7 @@
 from pathlib import Path
 
 import pytest
-from placewise.config import REPO_ROOT, PipelineSettings
+from placewise.config import REPO_ROOT, PipelineSettings, PipelineSettingsError
 
 
 def test_defaults_work_from_a_checkout():
@@ -18,6 +18,8 @@ def test_defaults_work_from_a_checkout():
     )
     assert settings.clubs_file.exists()
     assert (REPO_ROOT / "pyproject.toml").exists()
+    assert (settings.task_retries, settings.nightly_cron) == (2, "30 2 * * *")
+    assert (settings.dbt_project_dir / "dbt_project.yml").exists()
 
 
 def test_every_setting_is_read_from_the_environment():
@@ -31,6 +33,8 @@ def test_every_setting_is_read_from_the_environment():
             "PLACEWISE_BACKFILL_TOKEN_RESERVE": "0",
             "PLACEWISE_RATE_CAPACITY": "600",
             "PLACEWISE_RATE_REFILL_PER_S": "2.5",
+            "PLACEWISE_TASK_RETRIES": "0",
+            "PLACEWISE_NIGHTLY_CRON": " 15  4 * * * ",
         }
     )
     assert settings.landing_root == "s3://bucket/landing"
@@ -41,6 +45,8 @@ def test_every_setting_is_read_from_the_environment():
     assert settings.backfill_token_reserve == 0
     assert settings.rate_capacity == 600
     assert settings.rate_refill_per_s == 2.5
+    assert settings.task_retries == 0
+    assert settings.nightly_cron == "15 4 * * *"
 
 
 def test_export_mode_is_explicitly_accepted():
@@ -87,10 +93,14 @@ def test_reads_os_environ_when_no_mapping_is_given(monkeypatch):
         ("PLACEWISE_RATE_REFILL_PER_S", "-2", "PLACEWISE_RATE_REFILL_PER_S must be positive"),
         ("PLACEWISE_RATE_REFILL_PER_S", "nan", "PLACEWISE_RATE_REFILL_PER_S must be positive"),
         ("PLACEWISE_RATE_REFILL_PER_S", "inf", "PLACEWISE_RATE_REFILL_PER_S must be positive"),
+        ("PLACEWISE_TASK_RETRIES", "two", "PLACEWISE_TASK_RETRIES must be an integer"),
+        ("PLACEWISE_TASK_RETRIES", "-1", "PLACEWISE_TASK_RETRIES must not be negative"),
+        ("PLACEWISE_NIGHTLY_CRON", "30 2 * *", "PLACEWISE_NIGHTLY_CRON must be a cron expression"),
+        ("PLACEWISE_NIGHTLY_CRON", "@daily x", "PLACEWISE_NIGHTLY_CRON must be a cron expression"),
     ],
 )
 def test_bad_values_raise_errors_that_name_the_variable_and_the_value(name, value, message):
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(PipelineSettingsError) as info:
         PipelineSettings.from_env({name: value})
     assert message in str(info.value)
     assert repr(value) in str(info.value) or value in str(info.value)
@@ -100,3 +110,23 @@ def test_settings_are_immutable():
     settings = PipelineSettings.from_env({})
     with pytest.raises(AttributeError):
         settings.restatement_days = 1  # type: ignore[misc]
+
+
+def test_a_cron_preset_is_accepted_as_the_nightly_schedule():
+    assert PipelineSettings.from_env({"PLACEWISE_NIGHTLY_CRON": "@daily"}).nightly_cron == "@daily"
+
+
+def test_empty_text_values_fall_back_to_the_defaults():
+    settings = PipelineSettings.from_env(
+        {
+            "PLACEWISE_LANDING_ROOT": "",
+            "PLACEWISE_CLUBS_FILE": " ",
+            "PLACEWISE_DBT_PROJECT_DIR": "",
+            "PLACEWISE_NIGHTLY_CRON": "",
+        }
+    )
+    assert settings == PipelineSettings.from_env({})
+
+
+def test_settings_errors_are_value_errors_for_callers_that_catch_those():
+    assert issubclass(PipelineSettingsError, ValueError)

@@ -3,7 +3,7 @@ import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from placewise.api.contract import ResultShapeError
+from placewise.api.errors import ResultShapeError
 from placewise.extract.windows import Window
 from placewise.warehouse.rows import (
     COLUMNS,
@@ -489,3 +489,157 @@ def test_a_record_with_a_fractional_number_is_stored_as_a_json_number():
     }
     rows = list(records_rows(ctx, io.BytesIO(json.dumps(body).encode()), PayloadStats()))
     assert json.loads(rows[0][3])["ratio"] == 0.25
+
+
+# -- one rule each: the club, the counts, the enums -----------------------------------------------
+
+
+def local_ts(series, report_buckets=("2026-11-27T00:00:00.000",)):
+    return ts_body(list(report_buckets), series, tz="local")
+
+
+def test_members_family_series_take_their_club_from_the_catalog_club_field():
+    payload = local_ts(
+        [
+            {
+                "label": {"community_id": 1001, "type": "in"},
+                "timezone": "Europe/Oslo",
+                "values": [3],
+            },
+            {
+                "label": {"community_id": 1002, "type": "in"},
+                "timezone": "Europe/Oslo",
+                "values": [5],
+            },
+        ]
+    )
+    context = ctx("member_balance", clubs=(1001, 1002), multi=True)
+    out, _ = rows(timeseries_rows, context, payload)
+    assert [(r[0], r[8]) for r in out] == [(1001, 3), (1002, 5)]
+
+
+def test_members_family_series_of_a_club_outside_the_request_are_refused():
+    payload = local_ts(
+        [{"label": {"community_id": 1003, "type": "in"}, "timezone": "Europe/Oslo", "values": [1]}]
+    )
+    context = ctx("member_balance", clubs=(1001, 1002), multi=True)
+    with pytest.raises(BadPayloadError, match="series 0: series of club 1003 does not belong"):
+        rows(timeseries_rows, context, payload)
+
+
+def test_a_non_integer_club_of_a_members_family_series_is_refused_by_its_key():
+    payload = local_ts(
+        [{"label": {"community_id": "1001", "type": "in"}, "timezone": "UTC", "values": [1]}]
+    )
+    context = ctx("member_balance", clubs=(1001, 1002), multi=True)
+    with pytest.raises(BadPayloadError, match="series 0: community_id '1001' is not an integer"):
+        rows(timeseries_rows, context, payload)
+
+
+def test_a_members_family_key_is_no_club_in_a_report_whose_club_field_is_loyalty_club_id():
+    series = [{"label": {"community_id": 1001, "event_type": "new"}, "value": 1}]
+    payload = stats_body(
+        series, tz="local", from_="2026-11-27T00:00:00.000", to="2026-11-28T00:00:00.000"
+    )
+    context = ctx(clubs=(1001, 1002), multi=True, agg="channel")
+    with pytest.raises(BadPayloadError, match="cross-club series without loyalty_club_id"):
+        rows(statistics_rows, context, payload)
+
+
+def test_a_null_club_label_names_no_club():
+    single = stats_body([{"label": {"loyalty_club_id": None, "event_type": "new"}, "value": 1}])
+    [row], _ = rows(statistics_rows, ctx(), single)
+    assert row[0] == 1001
+    series = [{"label": {"loyalty_club_id": None, "channel": "sms"}, "timezone": "UTC", "value": 2}]
+    cross = stats_body(
+        series, tz="local", from_="2026-11-27T00:00:00.000", to="2026-11-28T00:00:00.000"
+    )
+    [row], _ = rows(
+        statistics_rows, ctx(clubs=(1001, 1002), multi=True, agg="total_channel"), cross
+    )
+    assert row[0] is None
+
+
+def test_a_non_integer_club_field_of_a_record_is_refused_by_its_name():
+    record = {"grouping_type": "country", "grouping_value": "NO", "community_id": "1001"}
+    with pytest.raises(BadPayloadError, match="record 0: community_id '1001' is not an integer"):
+        rows(records_rows, ctx("members_grouped_count"), records_body([record]))
+
+
+def test_a_record_of_another_club_in_the_members_family_is_refused():
+    record = {"grouping_type": "country", "grouping_value": "NO", "community_id": 1002}
+    with pytest.raises(BadPayloadError, match="record 0: record of club 1002 does not belong"):
+        rows(records_rows, ctx("members_grouped_count"), records_body([record]))
+
+
+def test_cross_club_records_without_club_are_refused_unless_the_aggregation_drops_it():
+    record = {"id": 5, "channel": "sms"}
+    context = ctx("sendings", clubs=(1001, 1002), multi=True)
+    with pytest.raises(
+        BadPayloadError, match="record 0: cross-club record without loyalty_club_id"
+    ):
+        rows(records_rows, context, records_body([record]))
+
+
+def test_a_record_count_that_is_not_a_number_is_refused():
+    with pytest.raises(
+        BadPayloadError, match="record 0 delivered_count: value True is not a number"
+    ):
+        rows(records_rows, ctx("sendings"), records_body([sending(delivered_count=True)]))
+    with pytest.raises(BadPayloadError, match="delivered_count: value '3' is not a number"):
+        rows(records_rows, ctx("sendings"), records_body([sending(delivered_count="3")]))
+
+
+def test_a_fractional_record_field_that_is_no_count_is_not_checked_as_one():
+    record = {"loyalty_club_id": 1001, "source_id": "7", "visits_count": 3, "ratio": -0.25}
+    [row], _ = rows(records_rows, ctx("sendings_links_stats"), records_body([record]))
+    assert json.loads(row[3])["ratio"] == -0.25
+
+
+def test_enum_values_are_counted_for_every_label_shape_even_beyond_the_shape_cache():
+    # 80 label shapes (key sets) in one body: more than the per-body shape cache keeps
+    series = [
+        {"label": {"event_type": "bounced", f"extra_{i}": i}, "value": 1} for i in range(80)
+    ] + [{"label": {"event_type": "bounced", "extra_0": 0}, "value": 1}]
+    out, stats = rows(statistics_rows, ctx(), stats_body(series))
+    assert len(out) == 81
+    assert stats.unknown_enum_values == {"event_type=bounced": 81}
+
+
+def test_records_with_different_shapes_each_get_their_own_count_and_enum_checks():
+    first = {"id": 1, "loyalty_club_id": 1001, "channel": "fax", "delivered_count": 1}
+    second = {"loyalty_club_id": 1001, "id": 2, "opened_count": -1, "channel": "sms"}
+    with pytest.raises(BadPayloadError, match="record 1 opened_count: negative count -1"):
+        rows(records_rows, ctx("sendings"), records_body([first, second]))
+    out, stats = rows(
+        records_rows, ctx("sendings"), records_body([first, second | {"opened_count": 0}])
+    )
+    assert len(out) == 2 and stats.unknown_enum_values == {"channel=fax": 1}
+
+
+def test_timeseries_enum_values_are_counted_once_per_series():
+    payload = ts_body(
+        ["2026-11-26T00:00:00.000+01:00", "2026-11-27T00:00:00.000+01:00"],
+        [{"label": {"type": "sideways"}, "values": [1, 2]}],
+    )
+    window = Window.days(date(2026, 11, 26), date(2026, 11, 27))
+    out, stats = rows(timeseries_rows, ctx("member_balance", window=window), payload)
+    assert len(out) == 2 and stats.unknown_enum_values == {"type=sideways": 1}
+
+
+def test_statistics_timezones_are_refused_or_counted_once_per_name():
+    series = [
+        {"label": {"loyalty_club_id": 1001}, "timezone": "Europe/Oslo", "value": 1},
+        {"label": {"loyalty_club_id": 1002}, "timezone": "Europe/Oslo", "value": 2},
+        {"label": {"loyalty_club_id": 1002}, "timezone": "Moon/Base", "value": 3},
+    ]
+    payload = stats_body(
+        series, tz="local", from_="2026-11-27T00:00:00.000", to="2026-11-28T00:00:00.000"
+    )
+    with pytest.raises(BadPayloadError, match="series 2: unknown timezone 'Moon/Base'"):
+        rows(statistics_rows, ctx(clubs=(1001, 1002), multi=True), payload)
+    out, stats = rows(
+        statistics_rows, ctx(clubs=(1001, 1002), multi=True), payload | {"series": series[:2]}
+    )
+    assert [r[5] for r in out] == ["Europe/Oslo", "Europe/Oslo"]
+    assert stats.timezones == {"Europe/Oslo"}

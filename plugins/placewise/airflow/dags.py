@@ -1,42 +1,38 @@
 """DAG builders: the wiring of placewise_nightly, placewise_backfill and placewise_replay.
 
-The files in ``dags/`` only call these builders. Building a DAG does no I/O except checking that
-the dbt manifest exists: configuration, Connections and the club registry are read inside tasks,
-so parsing stays fast and never fails because a service is down.
+The files in ``dags/`` only call these builders. Building a DAG does no I/O except reading the
+``PLACEWISE_*`` settings (retries, the nightly schedule, the dbt project) and checking that the
+dbt manifest exists: Connections and the club registry are read inside tasks, so parsing stays
+fast and never fails because a service is down. Every DAG starts with ``migrate``, so the tasks
+after it find the warehouse's tables; the work of each task is in ``placewise.airflow.tasks``
+(payloads) and ``placewise.service`` (the operations).
 """
 
 from __future__ import annotations
 
-import os
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 from airflow.timetables.trigger import CronTriggerTimetable
-from placewise.airflow import docs
+from placewise import service
+from placewise.airflow import docs, tasks
 from placewise.airflow.connections import api_settings, warehouse_conninfo
 from placewise.airflow.dbt import dbt_task_group, grant_bi_access
 from placewise.airflow.tasks import (
-    check_outcomes,
-    estimate_backfill,
-    failure_payload,
-    nightly_days,
-    register_clubs,
-    run_club,
-    run_replay,
-    run_tenants,
-    select_clubs,
-    summary_payload,
+    BackfillParams,
+    OutcomeKind,
+    OutcomePayload,
+    ReplayParams,
+    WorkItem,
 )
 from placewise.api.catalog import CATALOG
-from placewise.config import REPO_ROOT, PipelineSettings
+from placewise.config import PipelineSettings
 from placewise.sync import SyncSummary
 
 OWNER = "data-platform"
 TAGS = ["placewise", "warehouse"]
 START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
-DEFAULT_CRON = "30 2 * * *"
 
 RAW_ASSET = Asset(name="placewise_raw", uri="postgres://warehouse:5432/warehouse/placewise_raw/all")
 MARTS_ASSET = Asset(
@@ -44,11 +40,11 @@ MARTS_ASSET = Asset(
 )
 
 
-def default_args(priority_weight: int = 10) -> dict[str, Any]:
-    """Retries with backoff, a timeout and an owner on every task."""
+def default_args(settings: PipelineSettings, priority_weight: int = 10) -> dict[str, Any]:
+    """Retries (``PLACEWISE_TASK_RETRIES``) with backoff, a timeout and an owner on every task."""
     return {
         "owner": OWNER,
-        "retries": int(os.environ.get("PLACEWISE_TASK_RETRIES", "2")),
+        "retries": settings.task_retries,
         "retry_delay": timedelta(minutes=2),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=30),
@@ -58,7 +54,13 @@ def default_args(priority_weight: int = 10) -> dict[str, Any]:
 
 
 def _dag_settings(
-    dag_id: str, schedule: Any, *, priority_weight: int, doc_md: str, tag: str
+    dag_id: str,
+    schedule: Any,
+    *,
+    priority_weight: int,
+    doc_md: str,
+    tag: str,
+    settings: PipelineSettings,
 ) -> dict[str, Any]:
     """What every Placewise DAG declares explicitly: no catchup, one run at a time, owner,
     retries and timeouts via default_args, tags and a triage runbook."""
@@ -68,49 +70,36 @@ def _dag_settings(
         "start_date": START_DATE,
         "catchup": False,
         "max_active_runs": 1,
-        "default_args": default_args(priority_weight=priority_weight),
+        "default_args": default_args(settings, priority_weight=priority_weight),
         "tags": [*TAGS, tag],
         "doc_md": doc_md,
     }
 
 
-def _dbt_project_dir() -> Path:
-    return Path(os.environ.get("PLACEWISE_DBT_PROJECT_DIR", str(REPO_ROOT / "dbt_project")))
+def _outcome_pusher(ti: Any) -> Any:
+    """Push an outcome as the task's ``outcome`` XCom (read by the summary task)."""
+    return lambda payload: ti.xcom_push(key="outcome", value=payload)
 
 
-def _day(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
+@task(task_id="migrate", doc_md=docs.MIGRATE_TASK_DOC)
+def migrate_warehouse() -> None:
+    """Create or update the warehouse's schemas and tables before anything reads or writes them."""
+    service.migrate(warehouse_conninfo())
 
 
 @task(task_id="plan", doc_md="Read the club registry and work out the local days to sync.")
 def _plan_nightly(data_interval_start: datetime | None = None, dag_run: Any = None) -> list:
-    settings = PipelineSettings.from_env()
+    if data_interval_start is None:
+        raise RuntimeError("placewise_nightly needs a data interval: run it on its schedule")
     is_backfill = str(getattr(dag_run, "run_type", "")).endswith("backfill")
-    restatement = 0 if is_backfill else settings.restatement_days
-    assert data_interval_start is not None
-    first, last = nightly_days(data_interval_start.date(), restatement)
-    register_clubs(warehouse_conninfo(), settings)
-    return _work_items(select_clubs(settings), first, last)
-
-
-def _work_items(clubs: list[dict], first: date, last: date) -> list[dict]:
-    """One ``{club, window}`` item per club: the mapped sync tasks expand over this list."""
-    window = {"first_day": first.isoformat(), "last_day": last.isoformat()}
-    return [{"club": club, "window": window} for club in clubs]
-
-
-def _run_and_report(ti: Any, label: str, work: Any) -> dict:
-    """Run ``work()``; push its summary as the ``outcome`` XCom even when it fails, then fail
-    the task if any slice failed (so the summary task can name every failed slice)."""
-    try:
-        payload = work()
-    except Exception as exc:
-        payload = failure_payload(label, exc)
-        ti.xcom_push(key="outcome", value=payload)
-        raise
-    ti.xcom_push(key="outcome", value=payload)
-    check_outcomes([payload])
-    return payload
+    return list(
+        tasks.plan_nightly(
+            PipelineSettings.from_env(),
+            warehouse_conninfo(),
+            data_interval_start.date(),
+            is_backfill=is_backfill,
+        )
+    )
 
 
 def _sync_club_task(backfill: bool) -> Any:
@@ -124,30 +113,24 @@ def _sync_club_task(backfill: bool) -> Any:
         params: dict | None = None,
         run_id: str | None = None,
         ti: Any = None,
-    ) -> dict:
+    ) -> OutcomePayload:
         get_current_context()["club_label"] = f"{club['id']} {club['name']}"
+        item: WorkItem = {"club": club, "window": window}  # type: ignore[typeddict-item]
         settings = PipelineSettings.from_env()
-        reserve, reports = 0, None
-        if backfill and params:
-            level = {"low": 2, "normal": 1, "high": 0}[params.get("priority", "normal")]
-            reserve = level * settings.backfill_token_reserve
-            reports = params.get("reports") or None
-        # A retry (or any backfill) resumes: slices loaded by the same request are skipped.
-        skip_loaded = backfill or ti.try_number > 1
-        return _run_and_report(
-            ti,
-            f"club {club['id']} ({club['name']})",
-            lambda: run_club(
-                club,
-                _day(window["first_day"]),
-                _day(window["last_day"]),
+        backfill_params: BackfillParams | None = params if backfill else None  # type: ignore[assignment]
+        return tasks.run_and_report(
+            _outcome_pusher(ti),
+            OutcomeKind.CLUB,
+            tasks.club_label(item["club"]),
+            lambda: tasks.sync_club(
+                item,
                 settings=settings,
                 api=api_settings(),
                 conninfo=warehouse_conninfo(),
                 run_id=run_id or "",
-                reports=reports,
-                skip_loaded=skip_loaded,
-                reserve=reserve,
+                # A retry (or any backfill) resumes: slices loaded by the same request are skipped.
+                skip_loaded=backfill or ti.try_number > 1,
+                backfill=backfill_params,
             ),
         )
 
@@ -158,26 +141,20 @@ def _sync_tenants_task(backfill: bool) -> Any:
     @task(doc_md="Cross-club tenants exports: the API's own total_* figures to reconcile with.")
     def sync_tenants(
         items: list, params: dict | None = None, run_id: str | None = None, ti: Any = None
-    ) -> dict:
+    ) -> OutcomePayload:
         settings = PipelineSettings.from_env()
-        if not items:
-            return _run_and_report(
-                ti, "tenants", lambda: summary_payload("tenants (no clubs)", SyncSummary())
-            )
-        club_ids = [item["club"]["id"] for item in items]
-        window = items[0]["window"]
         wanted = (params or {}).get("reports") if backfill else None
-        if wanted and "sendings_stats" not in wanted:
-            return _run_and_report(
-                ti, "tenants", lambda: summary_payload("tenants (not requested)", SyncSummary())
+        label, has_work = tasks.tenants_label(items, wanted)
+        if not has_work:
+            return tasks.run_and_report(
+                _outcome_pusher(ti), OutcomeKind.TENANTS, label, SyncSummary
             )
-        return _run_and_report(
-            ti,
-            "tenants",
-            lambda: run_tenants(
-                club_ids,
-                _day(window["first_day"]),
-                _day(window["last_day"]),
+        return tasks.run_and_report(
+            _outcome_pusher(ti),
+            OutcomeKind.TENANTS,
+            label,
+            lambda: tasks.sync_tenants(
+                items,
                 settings=settings,
                 api=api_settings(),
                 conninfo=warehouse_conninfo(),
@@ -206,70 +183,75 @@ def summary(items: list | None = None, ti: Any = None) -> str:
     It runs only when dbt succeeded (a dbt failure already fails the run); the loads before dbt
     may have partly failed, which is what this task reports.
     """
-    payloads: list[dict | None] = []
+    payloads: list[OutcomePayload | None] = []
     for task_id in ("sync_club", "sync_tenants", "replay_slices"):
         pulled = ti.xcom_pull(task_ids=task_id, key="outcome")
         if pulled is None:
             continue
         payloads.extend(pulled if isinstance(pulled, list) else [pulled])
-    club_outcomes = [p for p in payloads if p and str(p.get("label", "")).startswith("club ")]
-    if items is not None and len(club_outcomes) < len(items):
-        missing = len(items) - len(club_outcomes)
-        payloads.append(
-            failure_payload("clubs", RuntimeError(f"{missing} club task(s) ended without a report"))
-        )
-    return check_outcomes(payloads)
+    return tasks.summarise_run(payloads, items)
 
 
-def _sync_and_build(items: Any, *, backfill: bool) -> None:
+def _sync_and_build(items: Any, *, backfill: bool, settings: PipelineSettings) -> None:
     """Per-club syncs and the tenants exports, then dbt, the BI grants and the summary."""
     clubs = _sync_club_task(backfill=backfill).expand_kwargs(items)
     tenants = _sync_tenants_task(backfill=backfill)(items)
     gate = loads_done()
     [clubs, tenants] >> gate
-    project = _dbt_project_dir()
+    project = settings.dbt_project_dir
     gate >> dbt_task_group(project) >> grant_bi_access(project) >> summary(items)
 
 
 def build_nightly() -> Any:
     """``placewise_nightly``: every enabled club, the run's day plus the restatement window."""
-    cron = os.environ.get("PLACEWISE_NIGHTLY_CRON", DEFAULT_CRON)
+    settings = PipelineSettings.from_env()
 
     @dag(
         **_dag_settings(
             "placewise_nightly",
-            CronTriggerTimetable(cron, timezone="UTC", interval=timedelta(days=1)),
+            CronTriggerTimetable(settings.nightly_cron, timezone="UTC", interval=timedelta(days=1)),
             priority_weight=10,
             doc_md=docs.NIGHTLY_DOC,
             tag="nightly",
+            settings=settings,
         ),
         dagrun_timeout=timedelta(hours=6),
     )
     def placewise_nightly() -> None:
-        _sync_and_build(_plan_nightly(), backfill=False)
+        items = _plan_nightly()
+        migrate_warehouse() >> items
+        _sync_and_build(items, backfill=False, settings=settings)
 
     return placewise_nightly()
 
 
 def build_backfill() -> Any:
     """``placewise_backfill``: operator-triggered, resumable, newest first, yields to nightly."""
+    settings = PipelineSettings.from_env()
 
     @dag(
         **_dag_settings(
-            "placewise_backfill", None, priority_weight=1, doc_md=docs.BACKFILL_DOC, tag="backfill"
+            "placewise_backfill",
+            None,
+            priority_weight=1,
+            doc_md=docs.BACKFILL_DOC,
+            tag="backfill",
+            settings=settings,
         ),
         params={
+            # No dated defaults: they would be the day the file was parsed. Empty dates mean the
+            # last 30 days before the run, worked out by plan_backfill when the run starts.
             "start_date": Param(
-                (date.today() - timedelta(days=30)).isoformat(),
-                type="string",
+                None,
+                type=["null", "string"],
                 format="date",
-                description="First club-local day to load (inclusive).",
+                description="First club-local day to load (inclusive); empty = 30 days ago.",
             ),
             "end_date": Param(
-                (date.today() - timedelta(days=1)).isoformat(),
-                type="string",
+                None,
+                type=["null", "string"],
                 format="date",
-                description="Last club-local day to load (inclusive).",
+                description="Last club-local day to load (inclusive); empty = yesterday (UTC).",
             ),
             "clubs": Param([], type="array", description="Club ids; empty = every enabled club."),
             "reports": Param(
@@ -288,35 +270,37 @@ def build_backfill() -> Any:
     def placewise_backfill() -> None:
         @task(doc_md="Plan windows; log token cost and ETA (also XCom 'estimate'); no API call.")
         def plan_backfill(params: dict | None = None, ti: Any = None) -> list:
-            assert params is not None
-            settings = PipelineSettings.from_env()
-            first, last = _day(params["start_date"]), _day(params["end_date"])
-            if last < first:
-                raise ValueError(f"end_date {last} is before start_date {first}")
-            if last >= datetime.now(UTC).date():
-                raise ValueError(f"end_date {last} must be before today (UTC)")
-            register_clubs(warehouse_conninfo(), settings)
-            clubs = select_clubs(settings, [int(c) for c in params.get("clubs") or []] or None)
-            estimate = estimate_backfill(clubs, first, last, settings, params.get("reports"))
-            print(
-                f"Backfill plan: {estimate['days']} days x {estimate['clubs']} clubs, "
-                f"{estimate['tokens_total']} API tokens, ETA ~{estimate['eta_seconds']} s "
-                f"(newest day first; slices already loaded by the same request are skipped)"
+            if params is None:
+                raise RuntimeError("plan_backfill ran without the DAG's params")
+            items, estimate = tasks.plan_backfill(
+                PipelineSettings.from_env(),
+                warehouse_conninfo(),
+                params,  # type: ignore[arg-type]
+                datetime.now(UTC).date(),
             )
+            print(tasks.describe_estimate(estimate))
             ti.xcom_push(key="estimate", value=estimate)
-            return _work_items(clubs, first, last)
+            return list(items)
 
-        _sync_and_build(plan_backfill(), backfill=True)
+        items = plan_backfill()
+        migrate_warehouse() >> items
+        _sync_and_build(items, backfill=True, settings=settings)
 
     return placewise_backfill()
 
 
 def build_replay() -> Any:
     """``placewise_replay``: reload slices from the landing root and rebuild; no API call."""
+    settings = PipelineSettings.from_env()
 
     @dag(
         **_dag_settings(
-            "placewise_replay", None, priority_weight=5, doc_md=docs.REPLAY_DOC, tag="replay"
+            "placewise_replay",
+            None,
+            priority_weight=5,
+            doc_md=docs.REPLAY_DOC,
+            tag="replay",
+            settings=settings,
         ),
         params={
             "start_date": Param(None, type=["null", "string"], description="First local day."),
@@ -329,29 +313,28 @@ def build_replay() -> Any:
         @task(doc_md="Reload the newest landed version of every matching slice.")
         def replay_slices(
             params: dict | None = None, run_id: str | None = None, ti: Any = None
-        ) -> dict:
-            assert params is not None
+        ) -> OutcomePayload:
+            replay_params: ReplayParams = params or {}  # type: ignore[assignment]
             settings = PipelineSettings.from_env()
-            return _run_and_report(
-                ti,
+            return tasks.run_and_report(
+                _outcome_pusher(ti),
+                OutcomeKind.REPLAY,
                 "replay",
-                lambda: run_replay(
+                lambda: tasks.replay_slices(
+                    replay_params,
                     settings=settings,
                     conninfo=warehouse_conninfo(),
                     run_id=run_id or "",
-                    reports=params.get("reports") or None,
-                    club_ids=[int(c) for c in params.get("clubs") or []] or None,
-                    first_day=_day(params["start_date"]) if params.get("start_date") else None,
-                    last_day=_day(params["end_date"]) if params.get("end_date") else None,
                 ),
             )
 
-        gate = loads_done()
+        project = settings.dbt_project_dir
         (
-            replay_slices()
-            >> gate
-            >> dbt_task_group(_dbt_project_dir())
-            >> grant_bi_access(_dbt_project_dir())
+            migrate_warehouse()
+            >> replay_slices()
+            >> loads_done()
+            >> dbt_task_group(project)
+            >> grant_bi_access(project)
             >> summary()
         )
 

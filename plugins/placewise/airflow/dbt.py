@@ -2,8 +2,9 @@
 
 Rendering from ``target/manifest.json`` means parsing a DAG file never runs dbt (``dbt ls`` would
 cost seconds per parse). The manifest is produced by ``dbt parse`` at install time (``make``,
-the Docker image, the test session); if it is missing, the DAG fails to import with a message
-that says how to create it.
+the Docker image, the test session; ``python -m placewise.airflow.dbt`` for the project in
+``PLACEWISE_DBT_PROJECT_DIR``); if it is missing, the DAG fails to import with a message that
+says how to create it.
 
 The dbt profile comes from the ``placewise_warehouse`` Connection through a Cosmos profile
 mapping, so the warehouse credentials live in one place.
@@ -56,7 +57,8 @@ def dbt_executable() -> str:
 
 def ensure_manifest(project_dir: Path) -> Path:
     """Create the manifest with ``dbt parse`` (install-time step, never called at parse time)."""
-    # dbt parse does not connect; the profile's env vars only need to resolve.
+    # dbt parse does not connect; the profile's env vars only need to resolve. The child gets
+    # this process's environment as is (PATH, the venv); no setting is read from it here.
     env = {
         "PLACEWISE_PG_DBNAME": "warehouse",
         **os.environ,
@@ -143,10 +145,6 @@ def dbt_task_group(project_dir: Path, group_id: str = "dbt", **kwargs: Any) -> D
 
 
 if __name__ == "__main__":
-    from placewise.config import REPO_ROOT
+    from placewise.config import PipelineSettings
 
-    print(
-        ensure_manifest(
-            Path(os.environ.get("PLACEWISE_DBT_PROJECT_DIR", REPO_ROOT / "dbt_project"))
-        )
-    )
+    print(ensure_manifest(PipelineSettings.from_env().dbt_project_dir))

@@ -2,6 +2,9 @@
 
 _TRIAGE = """
 ### Triage
+Every run starts with **migrate** (creates or updates the warehouse tables; idempotent); if it
+fails, the `placewise_warehouse` Connection or the database is wrong and nothing after it runs.
+
 1. Open the **summary** task's log: it names every failed club and slice with the error.
 2. `AuthenticationError` / `HeaderError`: the `placewise_api` Connection's token or extras are
    wrong (see README, "Rotating the API token"); nothing else will work until it is fixed.
@@ -32,12 +35,13 @@ the run ends failed and the summary names what failed.
 BACKFILL_DOC = (
     """
 ## placewise_backfill
-Manual. Params: `start_date`, `end_date` (club-local days, inclusive), `clubs` (default: all
-enabled), `reports` (default: each club's registered reports), `priority` (how many API tokens
-to leave for the nightly run). The **plan_backfill** task logs the token cost and an ETA before
-anything is spent. Days load newest first; a rerun skips slices already loaded by the same
-request, so a failed backfill is resumed by running it again. Backfill tasks run at a lower
-priority weight than nightly and keep a token reserve in the shared bucket.
+Manual. Params: `start_date`, `end_date` (club-local days, inclusive; empty: the 30 days
+before the run), `clubs` (default: all enabled), `reports` (default: each club's registered
+reports), `priority` (how many API tokens to leave for the nightly run). The **plan_backfill**
+task logs the token cost and an ETA before anything is spent. Days load newest first; a rerun
+skips slices already loaded by the same request, so a failed backfill is resumed by running it
+again. Backfill tasks run at a lower priority weight than nightly and keep a token reserve in
+the shared bucket.
 
 Airflow's own backfill works too:
 `airflow backfill create --dag-id placewise_nightly --from-date 2026-10-01 --to-date 2026-10-31`
@@ -57,3 +61,8 @@ everything landed). Each landed body is checked against its sha256 before it is 
 )
 
 SUMMARY_TASK_DOC = "Collects every club's and the tenants' outcome; fails naming each failed slice."
+
+MIGRATE_TASK_DOC = (
+    "Create or update the warehouse's schemas and tables (`placewise migrate`; idempotent), so "
+    "every later task finds them."
+)

@@ -1,27 +1,28 @@
-"""What the DAGs' tasks do, as plain functions of plain arguments.
+"""The Airflow side of the DAGs' tasks: XCom payloads in, ``placewise.service`` calls, payloads out.
 
-The DAG builders in ``placewise.airflow.dags`` wrap these in TaskFlow tasks; keeping the work here
-makes every step callable (and testable) without a scheduler. Values passed between tasks are
-small JSON-able dicts (XCom), never data.
+``placewise.airflow.dags`` wraps these in TaskFlow tasks; the operations themselves live in
+``placewise.service`` (shared with the CLI and the demo). What is here only exists because of
+Airflow: values passed between tasks are small JSON-able ``TypedDict``s (XCom, dynamic task
+mapping), every unit of work reports a typed outcome, and a run with failed slices raises so
+Airflow marks it failed. Nothing here imports Airflow itself; the task context arrives as
+arguments.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict
-from datetime import date, timedelta
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date
+from enum import StrEnum
+from typing import NotRequired, TypedDict
 
-from placewise.api.client import PlacewiseClient
-from placewise.api.pacing import PostgresPacer
+from placewise import service
+from placewise.api.settings import ApiSettings
 from placewise.config import PipelineSettings
-from placewise.extract.plan import SliceSpec, plan_club, plan_tenants, total_cost
-from placewise.landing.store import LandingStore
-from placewise.registry import Club, enabled_clubs, load_registry
-from placewise.sync import SyncSummary, replay, select_manifests, sync_slices
-from placewise.warehouse.schema import OPS_SCHEMA, connect
+from placewise.extract.plan import plan_tenants
+from placewise.registry import Club
+from placewise.service import BackfillEstimate
+from placewise.sync import OutcomeStatus, SyncSummary
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,89 @@ class SyncFailedError(RuntimeError):
     """Some slices failed; the message names each of them."""
 
 
-def club_payload(club: Club) -> dict[str, Any]:
+# --- payloads -------------------------------------------------------------------------------------
+
+
+class OutcomeKind(StrEnum):
+    """Which unit of work an outcome reports on (the summary task counts the ``club`` ones)."""
+
+    CLUB = "club"
+    TENANTS = "tenants"
+    REPLAY = "replay"
+    RUN = "run"  # the run as a whole (e.g. mapped club tasks that never reported)
+
+
+class ClubPayload(TypedDict):
+    """A registry club as XCom / dynamic-task-mapping data."""
+
+    id: int
+    name: str
+    timezone: str | None
+    enabled: bool
+    reports: list[str]
+
+
+class DaysPayload(TypedDict):
+    """Club-local days, inclusive, as ISO dates."""
+
+    first_day: str
+    last_day: str
+
+
+class WorkItem(TypedDict):
+    """One mapped ``sync_club`` task's arguments."""
+
+    club: ClubPayload
+    window: DaysPayload
+
+
+class FailedSlice(TypedDict):
+    """One failed slice (or a unit that failed as a whole: then only the last three keys)."""
+
+    slice_key: NotRequired[str]
+    rows: NotRequired[int]
+    tokens: NotRequired[int]
+    status: str
+    description: str
+    error: str | None
+
+
+class OutcomePayload(TypedDict):
+    """What one task did: counts per status, the failed slices and the summary text."""
+
+    kind: OutcomeKind
+    label: str
+    loaded: int
+    unchanged: int
+    skipped: int
+    failed: int
+    quarantined: int
+    rows: int
+    tokens: int
+    failures: list[FailedSlice]
+    text: str
+
+
+class BackfillParams(TypedDict, total=False):
+    """``placewise_backfill``'s params (empty dates: the last 30 days before the run)."""
+
+    start_date: str | None
+    end_date: str | None
+    clubs: list[int | str]
+    reports: list[str]
+    priority: str
+
+
+class ReplayParams(TypedDict, total=False):
+    """``placewise_replay``'s params (empty = everything landed)."""
+
+    start_date: str | None
+    end_date: str | None
+    clubs: list[int | str]
+    reports: list[str]
+
+
+def club_payload(club: Club) -> ClubPayload:
     """A club as a small dict for XCom / dynamic task mapping."""
     return {
         "id": club.id,
@@ -41,230 +124,73 @@ def club_payload(club: Club) -> dict[str, Any]:
     }
 
 
-def nightly_days(interval_start: date, restatement_days: int) -> tuple[date, date]:
-    """Local days a nightly run covers: its data interval's day plus the restatement window."""
-    return interval_start - timedelta(days=restatement_days), interval_start
-
-
-def select_clubs(
-    settings: PipelineSettings, club_ids: Sequence[int] | None = None
-) -> list[dict[str, Any]]:
-    """Enabled clubs of the registry (or the listed ones, which must exist in it)."""
-    clubs = load_registry(settings.clubs_file)
-    if club_ids:
-        by_id = {c.id: c for c in clubs}
-        missing = [c for c in club_ids if c not in by_id]
-        if missing:
-            raise ValueError(f"clubs {missing} are not in the registry {settings.clubs_file}")
-        chosen = [by_id[c] for c in club_ids]
-    else:
-        chosen = enabled_clubs(clubs)
-    return [club_payload(c) for c in chosen]
-
-
-def register_clubs(conninfo: str, settings: PipelineSettings) -> int:
-    """Mirror the registry into ``placewise_ops.clubs`` (read by dbt's ``dim_loyalty_clubs``)."""
-    clubs = load_registry(settings.clubs_file)
-    with connect(conninfo) as conn, conn.transaction(), conn.cursor() as cur:
-        cur.executemany(
-            f"""
-            insert into {OPS_SCHEMA}.clubs (loyalty_club_id, name, timezone, enabled, reports,
-                                            updated_at)
-            values (%s, %s, %s, %s, %s, now())
-            on conflict (loyalty_club_id) do update set
-                name = excluded.name, timezone = excluded.timezone,
-                enabled = excluded.enabled, reports = excluded.reports,
-                updated_at = excluded.updated_at
-            where (clubs.name, clubs.timezone, clubs.enabled, clubs.reports)
-                is distinct from
-                (excluded.name, excluded.timezone, excluded.enabled, excluded.reports)
-            """,
-            [(c.id, c.name, c.timezone, c.enabled, list(c.reports)) for c in clubs],
-        )
-    return len(clubs)
-
-
-def _client(settings: PipelineSettings, conninfo: str, api: Any, reserve: int) -> PlacewiseClient:
-    pacer = PostgresPacer(
-        conninfo,
-        capacity=settings.rate_capacity,
-        refill_per_s=settings.rate_refill_per_s,
-        reserve=reserve,
+def club_from_payload(payload: ClubPayload) -> Club:
+    """The club a mapped task was given."""
+    return Club(
+        payload["id"],
+        payload["name"],
+        payload["timezone"],
+        payload["enabled"],
+        tuple(payload["reports"]),
     )
-    return PlacewiseClient(api, pacer=pacer)
 
 
-def _sync(
-    label: str,
-    specs: list[SliceSpec],
-    settings: PipelineSettings,
-    api: Any,
-    conninfo: str,
-    run_id: str,
-    skip_loaded: bool,
-    reserve: int,
-) -> dict[str, Any]:
-    """Run planned slices through the engine with a shared pacer; return the summary payload."""
-    store = LandingStore(settings.landing_root)
-    with _client(settings, conninfo, api, reserve) as client:
-        summary = sync_slices(
-            specs,
-            client=client,
-            store=store,
-            conninfo=conninfo,
-            run_id=run_id,
-            skip_loaded=skip_loaded,
-        )
-    payload = summary_payload(label, summary)
-    log.info("%s", payload["text"])
-    return payload
+def work_items(clubs: Iterable[Club], first: date, last: date) -> list[WorkItem]:
+    """One ``{club, window}`` item per club: the mapped sync tasks expand over this list."""
+    window: DaysPayload = {"first_day": first.isoformat(), "last_day": last.isoformat()}
+    return [{"club": club_payload(club), "window": window} for club in clubs]
 
 
-def summary_payload(label: str, summary: SyncSummary) -> dict[str, Any]:
+def club_label(club: ClubPayload) -> str:
+    return f"club {club['id']} ({club['name']})"
+
+
+def summary_payload(kind: OutcomeKind, label: str, summary: SyncSummary) -> OutcomePayload:
     """A run summary as a small dict (XCom), with the failed slices spelled out."""
     return {
+        "kind": kind,
         "label": label,
-        "loaded": summary.count("loaded"),
-        "skipped": summary.count("skipped"),
-        "failed": summary.count("failed"),
-        "quarantined": summary.count("quarantined"),
+        "loaded": summary.count(OutcomeStatus.LOADED),
+        "unchanged": summary.count(OutcomeStatus.UNCHANGED),
+        "skipped": summary.count(OutcomeStatus.SKIPPED),
+        "failed": summary.count(OutcomeStatus.FAILED),
+        "quarantined": summary.count(OutcomeStatus.QUARANTINED),
         "rows": summary.rows,
         "tokens": summary.tokens,
-        "failures": [asdict(o) for o in summary.failures],
+        "failures": [
+            {
+                "slice_key": o.slice_key,
+                "description": o.description,
+                "status": str(o.status),
+                "rows": o.rows,
+                "tokens": o.tokens,
+                "error": o.error,
+            }
+            for o in summary.failures
+        ],
         "text": summary.text(),
     }
 
 
-def failure_payload(label: str, exc: BaseException) -> dict[str, Any]:
+def failure_payload(kind: OutcomeKind, label: str, exc: BaseException) -> OutcomePayload:
     """A summary for a unit of work that failed as a whole (bad token, registry error, ...)."""
     error = f"{type(exc).__name__}: {exc}"
     return {
+        "kind": kind,
         "label": label,
         "loaded": 0,
+        "unchanged": 0,
         "skipped": 0,
         "failed": 1,
         "quarantined": 0,
         "rows": 0,
         "tokens": 0,
-        "failures": [{"status": "failed", "description": label, "error": error}],
+        "failures": [{"status": str(OutcomeStatus.FAILED), "description": label, "error": error}],
         "text": f"{label} failed: {error}",
     }
 
 
-def plan_for_club(
-    club: dict[str, Any],
-    first_day: date,
-    last_day: date,
-    settings: PipelineSettings,
-    reports: Sequence[str] | None = None,
-) -> list[SliceSpec]:
-    """The slices of one club, limited to the reports it is registered for (and asked for)."""
-    wanted = [r for r in club["reports"] if not reports or r in reports]
-    return plan_club(
-        club["id"], first_day, last_day, reports=wanted, use_export=settings.use_export
-    )
-
-
-def run_club(
-    club: dict[str, Any],
-    first_day: date,
-    last_day: date,
-    *,
-    settings: PipelineSettings,
-    api: Any,
-    conninfo: str,
-    run_id: str,
-    reports: Sequence[str] | None = None,
-    skip_loaded: bool = False,
-    reserve: int = 0,
-) -> dict[str, Any]:
-    """Extract -> land -> load every slice of one club for the given local days."""
-    specs = plan_for_club(club, first_day, last_day, settings, reports)
-    label = f"club {club['id']} ({club['name']})"
-    return _sync(label, specs, settings, api, conninfo, run_id, skip_loaded, reserve)
-
-
-def run_tenants(
-    club_ids: Sequence[int],
-    first_day: date,
-    last_day: date,
-    *,
-    settings: PipelineSettings,
-    api: Any,
-    conninfo: str,
-    run_id: str,
-    skip_loaded: bool = False,
-    reserve: int = 0,
-) -> dict[str, Any]:
-    """The cross-club tenants exports that carry the API's own ``total_*`` figures."""
-    if len(club_ids) < 2:
-        return summary_payload("tenants (skipped: fewer than two clubs)", SyncSummary())
-    specs = plan_tenants(club_ids, first_day, last_day)
-    label = f"tenants {sorted(club_ids)}"
-    return _sync(label, specs, settings, api, conninfo, run_id, skip_loaded, reserve)
-
-
-def run_replay(
-    *,
-    settings: PipelineSettings,
-    conninfo: str,
-    run_id: str,
-    reports: Sequence[str] | None,
-    club_ids: Sequence[int] | None,
-    first_day: date | None,
-    last_day: date | None,
-) -> dict[str, Any]:
-    """Reload chosen slices from the landing root; no API call is made."""
-    store = LandingStore(settings.landing_root)
-    manifests = select_manifests(
-        store, reports=reports, club_ids=club_ids, first_day=first_day, last_day=last_day
-    )
-    if not manifests:
-        raise ValueError(
-            f"nothing to replay in {settings.landing_root} for reports={reports} "
-            f"clubs={club_ids} days={first_day}..{last_day}"
-        )
-    summary = replay(manifests, store=store, conninfo=conninfo, run_id=run_id)
-    payload = summary_payload("replay", summary)
-    log.info("%s", payload["text"])
-    return payload
-
-
-def estimate_backfill(
-    clubs: Iterable[dict[str, Any]],
-    first_day: date,
-    last_day: date,
-    settings: PipelineSettings,
-    reports: Sequence[str] | None = None,
-) -> dict[str, Any]:
-    """Token cost and a rough ETA of a backfill, computed before anything is spent.
-
-    The ETA assumes the API refills each bucket at the configured rate and that per-club buckets
-    drain in parallel (clubs have their own Customer bucket), minus the reserve left to nightly.
-    """
-    clubs = list(clubs)
-    per_club = {
-        c["id"]: total_cost(plan_for_club(c, first_day, last_day, settings, reports)) for c in clubs
-    }
-    tenants = (
-        total_cost(plan_tenants([c["id"] for c in clubs], first_day, last_day))
-        if len(clubs) > 1
-        else 0
-    )
-    slowest = max([*per_club.values(), tenants], default=0)
-    refill = max(settings.rate_refill_per_s, 0.001)
-    eta_s = math.ceil(max(slowest - settings.rate_capacity, 0) / refill)
-    return {
-        "days": (last_day - first_day).days + 1,
-        "clubs": len(clubs),
-        "tokens_per_club": per_club,
-        "tokens_tenants": tenants,
-        "tokens_total": sum(per_club.values()) + tenants,
-        "eta_seconds": eta_s,
-    }
-
-
-def check_outcomes(payloads: Iterable[dict[str, Any] | None]) -> str:
+def check_outcomes(payloads: Iterable[OutcomePayload | None]) -> str:
     """Combine the summaries of a run; raise with every failed slice named if any failed."""
     lines: list[str] = []
     failed: list[str] = []
@@ -282,3 +208,210 @@ def check_outcomes(payloads: Iterable[dict[str, Any] | None]) -> str:
             f"{len(failed)} slice(s) failed:\n" + "\n".join(failed) + "\n\nRun summary:\n" + text
         )
     return text
+
+
+def summarise_run(
+    payloads: Iterable[OutcomePayload | None], items: Sequence[WorkItem] | None
+) -> str:
+    """The summary task: every outcome of the run, plus a failure for each mapped club task
+    that ended without reporting one (killed worker, upstream failure); raises if any failed."""
+    collected = [p for p in payloads if p]
+    if items is not None:
+        reported = sum(1 for p in collected if p["kind"] == OutcomeKind.CLUB)
+        if reported < len(items):
+            missing = len(items) - reported
+            collected.append(
+                failure_payload(
+                    OutcomeKind.RUN,
+                    "clubs",
+                    RuntimeError(f"{missing} club task(s) ended without a report"),
+                )
+            )
+    return check_outcomes(collected)
+
+
+def run_and_report(
+    push: Callable[[OutcomePayload], None],
+    kind: OutcomeKind,
+    label: str,
+    work: Callable[[], SyncSummary],
+) -> OutcomePayload:
+    """Run ``work()``; ``push`` its outcome (the ``outcome`` XCom) even when it fails, then raise
+    if any slice failed, so the task fails and the summary task can name every failed slice."""
+    try:
+        payload = summary_payload(kind, label, work())
+    except Exception as exc:
+        push(failure_payload(kind, label, exc))
+        raise
+    push(payload)
+    check_outcomes([payload])
+    return payload
+
+
+# --- the work of each task ------------------------------------------------------------------------
+
+
+def parse_day(value: object, name: str) -> date:
+    """A param or XCom day (ISO text or a date); a bad one names the param."""
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"{name} must be a date (YYYY-MM-DD), got {value!r}") from None
+
+
+def plan_nightly(
+    settings: PipelineSettings, conninfo: str, interval_start: date, *, is_backfill: bool
+) -> list[WorkItem]:
+    """Register the clubs and plan the nightly days (Airflow backfill runs: one day each)."""
+    restatement = 0 if is_backfill else settings.restatement_days
+    first, last = service.nightly_days(interval_start, restatement)
+    service.register_clubs(conninfo, settings)
+    return work_items(service.select_clubs(settings), first, last)
+
+
+def backfill_days(params: BackfillParams, today: date) -> tuple[date, date]:
+    """The backfill's days from its params; empty dates mean the last 30 days before today."""
+    default_first, default_last = service.default_backfill_days(today)
+    start, end = params.get("start_date"), params.get("end_date")
+    first = parse_day(start, "start_date") if start else default_first
+    last = parse_day(end, "end_date") if end else default_last
+    if last < first:
+        raise ValueError(f"end_date {last} is before start_date {first}")
+    if last >= today:
+        raise ValueError(f"end_date {last} must be before today (UTC)")
+    return first, last
+
+
+def _club_ids(values: Sequence[int | str] | None, name: str) -> list[int] | None:
+    try:
+        return [int(c) for c in values or []] or None
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a list of club ids, got {values!r}") from None
+
+
+def plan_backfill(
+    settings: PipelineSettings, conninfo: str, params: BackfillParams, today: date
+) -> tuple[list[WorkItem], BackfillEstimate]:
+    """Register the clubs, plan the backfill's windows and estimate its cost; no API call."""
+    first, last = backfill_days(params, today)
+    service.backfill_reserve(params.get("priority", "normal"), settings)  # fail before spending
+    service.register_clubs(conninfo, settings)
+    clubs = service.select_clubs(settings, _club_ids(params.get("clubs"), "clubs"))
+    estimate = service.estimate_backfill(clubs, first, last, settings, params.get("reports"))
+    return work_items(clubs, first, last), estimate
+
+
+def sync_club(
+    item: WorkItem,
+    *,
+    settings: PipelineSettings,
+    api: ApiSettings,
+    conninfo: str,
+    run_id: str,
+    skip_loaded: bool,
+    backfill: BackfillParams | None = None,
+) -> SyncSummary:
+    """Extract -> land -> load every slice of one club (a backfill: its reports and priority)."""
+    club = club_from_payload(item["club"])
+    reports = (backfill or {}).get("reports") or None
+    reserve = (
+        service.backfill_reserve(backfill.get("priority", "normal"), settings)
+        if backfill is not None
+        else 0
+    )
+    specs = service.plan_for_club(
+        club,
+        parse_day(item["window"]["first_day"], "first_day"),
+        parse_day(item["window"]["last_day"], "last_day"),
+        settings,
+        reports,
+    )
+    return service.sync(
+        specs,
+        settings=settings,
+        api=api,
+        conninfo=conninfo,
+        run_id=run_id,
+        skip_loaded=skip_loaded,
+        reserve=reserve,
+    )
+
+
+def tenants_label(items: Sequence[WorkItem], reports: Sequence[str] | None) -> tuple[str, bool]:
+    """The tenants task's label, and whether it has slices to sync."""
+    club_ids = [item["club"]["id"] for item in items]
+    skipped = service.tenants_skip_reason(club_ids, reports)
+    if skipped is not None:
+        return f"tenants (skipped: {skipped})", False
+    return f"tenants {sorted(club_ids)}", True
+
+
+def sync_tenants(
+    items: Sequence[WorkItem],
+    *,
+    settings: PipelineSettings,
+    api: ApiSettings,
+    conninfo: str,
+    run_id: str,
+    skip_loaded: bool,
+    reserve: int,
+) -> SyncSummary:
+    """The cross-club tenants exports that carry the API's own ``total_*`` figures."""
+    window = items[0]["window"]
+    specs = plan_tenants(
+        [item["club"]["id"] for item in items],
+        parse_day(window["first_day"], "first_day"),
+        parse_day(window["last_day"], "last_day"),
+    )
+    return service.sync(
+        specs,
+        settings=settings,
+        api=api,
+        conninfo=conninfo,
+        run_id=run_id,
+        skip_loaded=skip_loaded,
+        reserve=reserve,
+    )
+
+
+def replay_slices(
+    params: ReplayParams, *, settings: PipelineSettings, conninfo: str, run_id: str
+) -> SyncSummary:
+    """Reload chosen slices from the landing root; no API call is made."""
+    start, end = params.get("start_date"), params.get("end_date")
+    return service.replay_landed(
+        settings=settings,
+        conninfo=conninfo,
+        run_id=run_id,
+        reports=params.get("reports") or None,
+        club_ids=_club_ids(params.get("clubs"), "clubs"),
+        first_day=parse_day(start, "start_date") if start else None,
+        last_day=parse_day(end, "end_date") if end else None,
+    )
+
+
+def describe_estimate(estimate: BackfillEstimate) -> str:
+    """The plan line a backfill logs before it spends anything."""
+    return (
+        f"Backfill plan: {estimate['days']} days x {estimate['clubs']} clubs, "
+        f"{estimate['tokens_total']} API tokens, ETA ~{estimate['eta_seconds']} s "
+        f"(newest day first; slices already loaded by the same request are skipped)"
+    )
+
+
+__all__ = [
+    "BackfillParams",
+    "ClubPayload",
+    "OutcomeKind",
+    "OutcomePayload",
+    "ReplayParams",
+    "SyncFailedError",
+    "WorkItem",
+    "check_outcomes",
+    "club_payload",
+    "failure_payload",
+    "summarise_run",
+    "summary_payload",
+]

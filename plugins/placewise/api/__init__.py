@@ -2,15 +2,15 @@
 
 Everything the rest of the warehouse needs to talk to the API lives here: settings, the customer
 selector behind ``X-Customer``, the report catalog, filter building, the contract (paths, headers,
-body keys, result parsers), typed errors, the retrying streaming client and token-bucket pacing.
+body keys, result key names), typed errors, the retrying streaming client and token-bucket pacing.
 Nothing in this package imports Airflow, so it runs in tests, the CLI and workers alike.
 """
 
 from placewise.api.catalog import CATALOG, UnknownReportError, get_report
 from placewise.api.client import ApiCall, AttemptRecord, CallResult, PlacewiseClient, RetryPolicy
-from placewise.api.contract import Endpoint, ResultShapeError, build_query_body
+from placewise.api.contract import Endpoint, build_query_body
 from placewise.api.customer import CustomerSelector
-from placewise.api.errors import PlacewiseApiError
+from placewise.api.errors import PlacewiseApiError, ResultShapeError
 from placewise.api.pacing import InMemoryPacer, Pacer, PostgresPacer
 from placewise.api.settings import ApiSettings
 

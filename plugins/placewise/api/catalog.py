@@ -1,8 +1,9 @@
 """The report catalog as data: one source of truth for names, formats, costs, fields, aggregations.
 
-Facts marked SEEN in the shared REFERENCE.md (names, permits, costs, intervals, enum lists) are
-copied exactly; the rest (which fields are filterable, the ``service_type`` values, the statistics
-and tenants details) are the DECIDED assumptions of CONTRACT.md. Enum values are informational:
+Report names, permits, token costs, intervals and enum lists are copied exactly from the public
+Reporting API documentation; which fields are filterable, the ``service_type`` values, the
+``sendings`` field order and the statistics and tenants details are assumptions the project made
+where the documentation is silent (listed in docs/api-contract.md). Enum values are informational:
 the API may return values not listed here, and the client and loaders must keep them.
 """
 

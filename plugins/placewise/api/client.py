@@ -26,7 +26,7 @@ import httpx
 
 from placewise.api import contract
 from placewise.api.catalog import get_report
-from placewise.api.contract import Endpoint, ResultShapeError
+from placewise.api.contract import Endpoint
 from placewise.api.customer import CustomerSelector
 from placewise.api.errors import (
     AttemptRecord,
@@ -36,6 +36,7 @@ from placewise.api.errors import (
     PermissionDeniedError,
     PlacewiseApiError,
     RateLimitExhaustedError,
+    ResultShapeError,
     ServerError,
     TransportError,
 )
@@ -154,13 +155,23 @@ class _TruncatedBody(Exception):
 
 @dataclass
 class _Attempt:
-    """Mutable facts gathered while one attempt runs."""
+    """What one attempt found out: the response's status and headers, or the error that ended it."""
 
     status: int | None = None
     body_started: bool = False
     headers: httpx.Headers = field(default_factory=httpx.Headers)
     error_message: str | None = None
     bytes_received: int = 0
+    outcome: str = ""
+    retry_after_s: float | None = None
+    transport_error: Exception | None = None
+
+    @property
+    def tokens_charged(self) -> int | None:
+        return _int_header(self.headers, contract.HEADER_RATELIMIT_COST)
+
+
+_RATE_LIMITED = f"http_{contract.STATUS_RATE_LIMITED}"
 
 
 class PlacewiseClient:
@@ -217,66 +228,31 @@ class PlacewiseClient:
         headers = contract.request_headers(self.settings, call.customer, self.variants)
 
         attempts: list[AttemptRecord] = []
-        tokens_spent = 0
-        failures = 0
-        rate_limit_waits = 0
         waited = 0.0
         started_at = _utcnow()
         while True:
             if self._pacer is not None:
                 waited += self._pacer.acquire(bucket, cost)
-            state = _Attempt()
             attempt_started = _utcnow()
             clock = time.monotonic()
-            outcome: str
-            retry_after: float | None = None
-            transport_error: Exception | None = None
-            try:
-                with self._http.stream(
-                    "POST", call.endpoint.value, content=content, headers=headers
-                ) as response:
-                    state.status = response.status_code
-                    state.headers = response.headers
-                    charged = _int_header(response.headers, contract.HEADER_RATELIMIT_COST)
-                    tokens_spent += charged or 0
-                    if state.status == contract.STATUS_RATE_LIMITED:
-                        retry_after = _retry_after_s(response.headers)
-                    if self._pacer is not None:
-                        self._pacer.observe(
-                            bucket,
-                            remaining=_int_header(
-                                response.headers, contract.HEADER_RATELIMIT_REMAINING
-                            ),
-                            cost=charged,
-                            retry_after_s=retry_after,
-                        )
-                    if response.is_success:
-                        self._write_body(response, open_sink, state)
-                    else:
-                        state.error_message = self._read_error(response)
-                outcome = "ok" if 200 <= state.status < 300 else f"http_{state.status}"
-            except httpx.TimeoutException as exc:
-                outcome, transport_error = "timeout", exc
-            except (httpx.TransportError, httpx.DecodingError, _TruncatedBody) as exc:
-                outcome = "truncated_body" if state.body_started else "connection_error"
-                transport_error = exc
+            state = self._attempt(call, content, headers, bucket, open_sink)
             attempts.append(
                 AttemptRecord(
                     number=len(attempts) + 1,
                     started_at=attempt_started,
                     duration_s=time.monotonic() - clock,
                     status=state.status,
-                    outcome=outcome,
-                    retry_after_s=retry_after,
+                    outcome=state.outcome,
+                    retry_after_s=state.retry_after_s,
                     waited_s=waited,
-                    tokens_charged=_int_header(state.headers, contract.HEADER_RATELIMIT_COST),
+                    tokens_charged=state.tokens_charged,
                 )
             )
-            if outcome == "ok":
+            if state.outcome == "ok":
                 return CallResult(
                     status=state.status or 0,
                     bytes_received=state.bytes_received,
-                    tokens_spent=tokens_spent,
+                    tokens_spent=sum(a.tokens_charged or 0 for a in attempts),
                     attempts=attempts,
                     started_at=started_at,
                     finished_at=_utcnow(),
@@ -287,62 +263,12 @@ class PlacewiseClient:
                     ),
                     content_type=state.headers.get("content-type"),
                 )
-
-            status = state.status
-            message = self._redact(state.error_message)
-            if transport_error is None and status == contract.STATUS_RATE_LIMITED:
-                rate_limit_waits += 1
-                if rate_limit_waits > self._retry.max_rate_limit_waits:
-                    raise RateLimitExhaustedError(
-                        call.description,
-                        status=status,
-                        server_message=message,
-                        attempts=attempts,
-                        detail=f"{rate_limit_waits - 1} rate-limit waits used up",
-                    )
-                if retry_after is not None and retry_after > self._retry.max_retry_after_s:
-                    raise RateLimitExhaustedError(
-                        call.description,
-                        status=status,
-                        server_message=message,
-                        attempts=attempts,
-                        detail=(
-                            f"Retry-After {retry_after:.0f} s exceeds the "
-                            f"{self._retry.max_retry_after_s:.0f} s the retry policy waits"
-                        ),
-                    )
-                wait = retry_after if retry_after is not None else self._retry.backoff(1)
-            elif transport_error is None and status not in contract.RETRYABLE_SERVER_STATUSES:
-                error_class = _FAIL_FAST.get(status or 0)
-                if error_class is None:
-                    error_class = ServerError if (status or 0) >= 500 else PlacewiseApiError
-                raise error_class(
-                    call.description, status=status, server_message=message, attempts=attempts
-                )
-            else:
-                failures += 1
-                if failures >= self._retry.max_attempts:
-                    error_class = ServerError if transport_error is None else TransportError
-                    detail = None
-                    if transport_error is not None:
-                        reason = self._redact(str(transport_error))
-                        detail = f"{outcome}: {reason or type(transport_error).__name__}"
-                    raise error_class(
-                        call.description,
-                        status=status if transport_error is None else None,
-                        server_message=message,
-                        attempts=attempts,
-                        detail=detail,
-                    ) from transport_error
-                wait = self._retry.backoff(failures)
-                server_hint = _retry_after_s(state.headers)
-                if server_hint is not None:
-                    wait = max(wait, min(server_hint, self._retry.max_delay_s))
+            wait = self._wait_before_retry(call, state, attempts)
             log.warning(
                 "%s: attempt %d ended %s; retrying in %.1f s",
                 call.description,
                 len(attempts),
-                outcome,
+                state.outcome,
                 wait,
             )
             self._sleep(wait)
@@ -391,6 +317,108 @@ class PlacewiseClient:
         return data
 
     # -- internals -------------------------------------------------------------------------------
+
+    def _attempt(
+        self,
+        call: ApiCall,
+        content: bytes,
+        headers: dict[str, str],
+        bucket: str,
+        open_sink: Callable[[], AbstractContextManager[BinaryIO]],
+    ) -> _Attempt:
+        """Send the request once; a failure is recorded in the result, never raised."""
+        state = _Attempt()
+        try:
+            with self._http.stream(
+                "POST", call.endpoint.value, content=content, headers=headers
+            ) as response:
+                state.status = response.status_code
+                state.headers = response.headers
+                if state.status == contract.STATUS_RATE_LIMITED:
+                    state.retry_after_s = _retry_after_s(response.headers)
+                if self._pacer is not None:
+                    self._pacer.observe(
+                        bucket,
+                        remaining=_int_header(
+                            response.headers, contract.HEADER_RATELIMIT_REMAINING
+                        ),
+                        cost=state.tokens_charged,
+                        retry_after_s=state.retry_after_s,
+                    )
+                if response.is_success:
+                    self._write_body(response, open_sink, state)
+                else:
+                    state.error_message = self._read_error(response)
+            state.outcome = "ok" if response.is_success else f"http_{state.status}"
+        except httpx.TimeoutException as exc:
+            state.outcome, state.transport_error = "timeout", exc
+        except (httpx.TransportError, httpx.DecodingError, _TruncatedBody) as exc:
+            state.outcome = "truncated_body" if state.body_started else "connection_error"
+            state.transport_error = exc
+        return state
+
+    def _wait_before_retry(
+        self, call: ApiCall, state: _Attempt, attempts: list[AttemptRecord]
+    ) -> float:
+        """Seconds to wait before the next attempt, or raise the error that ends the call.
+
+        A 429 spends the rate-limit budget and waits its Retry-After; a retryable 5xx or a
+        transport error spends the failure budget and backs off; any other status fails at once.
+        """
+        status = state.status
+        message = self._redact(state.error_message)
+        error = state.transport_error
+        if state.outcome == _RATE_LIMITED:
+            waits = sum(1 for a in attempts if a.outcome == _RATE_LIMITED)
+            if waits > self._retry.max_rate_limit_waits:
+                raise RateLimitExhaustedError(
+                    call.description,
+                    status=status,
+                    server_message=message,
+                    attempts=attempts,
+                    detail=f"{waits - 1} rate-limit waits used up",
+                )
+            retry_after = state.retry_after_s
+            if retry_after is None:
+                return self._retry.backoff(1)
+            if retry_after > self._retry.max_retry_after_s:
+                raise RateLimitExhaustedError(
+                    call.description,
+                    status=status,
+                    server_message=message,
+                    attempts=attempts,
+                    detail=(
+                        f"Retry-After {retry_after:.0f} s exceeds the "
+                        f"{self._retry.max_retry_after_s:.0f} s the retry policy waits"
+                    ),
+                )
+            return retry_after
+        if error is None and status not in contract.RETRYABLE_SERVER_STATUSES:
+            error_class = _FAIL_FAST.get(status or 0)
+            if error_class is None:
+                error_class = ServerError if (status or 0) >= 500 else PlacewiseApiError
+            raise error_class(
+                call.description, status=status, server_message=message, attempts=attempts
+            )
+        failures = sum(1 for a in attempts if a.outcome != _RATE_LIMITED)
+        if failures >= self._retry.max_attempts:
+            if error is None:
+                raise ServerError(
+                    call.description, status=status, server_message=message, attempts=attempts
+                )
+            reason = self._redact(str(error)) or type(error).__name__
+            raise TransportError(
+                call.description,
+                status=None,
+                server_message=message,
+                attempts=attempts,
+                detail=f"{state.outcome}: {reason}",
+            ) from error
+        wait = self._retry.backoff(failures)
+        server_hint = _retry_after_s(state.headers)
+        if server_hint is not None:
+            wait = max(wait, min(server_hint, self._retry.max_delay_s))
+        return wait
 
     @staticmethod
     def _write_body(

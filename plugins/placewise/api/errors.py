@@ -1,8 +1,9 @@
-"""Typed errors of the Reporting API client.
+"""Typed errors of the Reporting API client, and the error of a body that breaks the contract.
 
-Each error names the call (report, club(s), window, from the call's description), the status, what
-to fix, and carries the full history of attempts so an operator can see retries and waits. No
-error text ever contains the API token: the client redacts it from server messages as well.
+Each ``PlacewiseApiError`` names the call (report, club(s), window, from the call's description),
+the status, what to fix, and carries the full history of attempts so an operator can see retries
+and waits. No error text ever contains the API token: the client redacts it from server messages
+as well.
 """
 
 from __future__ import annotations
@@ -28,6 +29,15 @@ class AttemptRecord:
     retry_after_s: float | None = None
     waited_s: float = 0.0
     tokens_charged: int | None = None
+
+
+class ResultShapeError(ValueError):
+    """A response body that does not have the shape the contract promises.
+
+    Raised by the client for a metadata answer and by ``placewise.formats`` for a result body
+    (not JSON, truncated, or JSON of the wrong shape). It lives here, beside the client's errors,
+    so that ``placewise.formats`` depends on ``placewise.api`` and never the other way round.
+    """
 
 
 class PlacewiseApiError(Exception):

@@ -7,7 +7,9 @@ takes a call's cost before sending it, and lets the server correct that view: a 
 
 ``InMemoryPacer`` serves one process (threads). ``PostgresPacer`` keeps the buckets in a table, so
 every task and process of a run shares them; a low-priority backfill can use a ``reserve`` so
-that it never spends the last tokens the nightly run needs.
+that it never spends the last tokens the nightly run needs. The table belongs to the warehouse
+schema (``placewise.warehouse.schema``, created by ``placewise migrate``); this module only runs
+its statements against it.
 """
 
 from __future__ import annotations
@@ -18,13 +20,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from placewise.warehouse.schema import (
+    TOKEN_BUCKETS_TABLE,
+    WarehouseNotMigratedError,
+    not_migrated_message,
+)
+
 DEFAULT_CAPACITY = 60.0
 DEFAULT_REFILL_PER_S = 6.0
 # Refill arithmetic in floating point can leave a bucket a hair short of a whole token after
 # sleeping exactly the computed time; without this slack the pacer would spin on tiny sleeps.
 _EPSILON = 1e-6
-SCHEMA = "placewise_ops"
-TABLE = f"{SCHEMA}.api_token_buckets"
+TABLE = TOKEN_BUCKETS_TABLE
 
 
 class Pacer(Protocol):
@@ -144,15 +151,6 @@ class InMemoryPacer:
             )
 
 
-_DDL = f"""
-CREATE SCHEMA IF NOT EXISTS {SCHEMA};
-CREATE TABLE IF NOT EXISTS {TABLE} (
-    bucket text PRIMARY KEY,
-    tokens double precision NOT NULL,
-    updated_at timestamptz NOT NULL
-);
-"""
-
 # Refill by the database clock so that every process agrees on elapsed time.
 _LOCK_AND_REFILL = f"""
 SELECT least(%(capacity)s,
@@ -190,8 +188,6 @@ class PostgresPacer:
         self.refill_per_s = float(refill_per_s)
         self.reserve = reserve
         self._sleep = sleep
-        self._ready = False
-        self._ready_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return (
@@ -202,23 +198,21 @@ class PostgresPacer:
     def _connect(self):  # noqa: ANN202 - psycopg is imported lazily, only when this pacer is used
         import psycopg
 
-        conn = psycopg.connect(self.conninfo, autocommit=False)
-        if not self._ready:
-            with self._ready_lock:
-                if not self._ready:
-                    with conn.transaction(), conn.cursor() as cur:
-                        # Serialise concurrent first uses: CREATE ... IF NOT EXISTS can still
-                        # collide on the catalog when two sessions run it at the same moment.
-                        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (TABLE,))
-                        cur.execute(_DDL)
-                    self._ready = True
-        return conn
+        return psycopg.connect(self.conninfo, autocommit=False)
 
     def _locked_tokens(self, cur, bucket: str) -> float:  # noqa: ANN001
+        import psycopg
+
         params = {"bucket": bucket, "capacity": self.capacity, "rate": self.refill_per_s}
-        cur.execute(_UPSERT, params)
+        try:
+            cur.execute(_UPSERT, params)
+        except psycopg.errors.UndefinedTable as exc:
+            raise WarehouseNotMigratedError(not_migrated_message([TABLE])) from exc
         cur.execute(_LOCK_AND_REFILL, params)
-        return float(cur.fetchone()[0])
+        row = cur.fetchone()
+        if row is None:
+            raise RuntimeError(f"bucket {bucket!r} vanished from {TABLE} while locked")
+        return float(row[0])
 
     def tokens(self, bucket: str) -> float:
         """The current shared view of ``bucket`` (refilled to now, not stored)."""

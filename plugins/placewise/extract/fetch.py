@@ -16,21 +16,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from placewise.api.client import ApiCall, CallResult, PlacewiseClient
-from placewise.api.contract import (
-    MAX_PAGE_LIMIT,
-    MAX_QUERY_DATA_POINTS,
-    Endpoint,
-    iter_records,
-    parse_statistics,
-    parse_timeseries,
-)
+from placewise.api.contract import MAX_PAGE_LIMIT, MAX_QUERY_DATA_POINTS, Endpoint
 from placewise.extract.plan import SliceSpec
 from placewise.extract.windows import halve
-from placewise.landing.store import LandedPart, LandingStore, SliceManifest, utc_now_iso
+from placewise.formats.results import iter_records, parse_statistics, parse_timeseries
+from placewise.landing.store import (
+    LandedPart,
+    LandingStore,
+    ManifestStatus,
+    SliceManifest,
+    utc_now_iso,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +55,7 @@ def _manifest(
     acc: _Accumulator,
     started: float,
     fetched_at: str,
-    status: str = "landed",
+    status: ManifestStatus = ManifestStatus.LANDED,
 ) -> SliceManifest:
     return SliceManifest(
         slice_key=spec.slice_key,
@@ -103,8 +102,6 @@ def fetch_slice(
     client: PlacewiseClient,
     store: LandingStore,
     spec: SliceSpec,
-    *,
-    on_manifest: Callable[[SliceManifest], None] | None = None,
 ) -> list[SliceManifest]:
     """Fetch ``spec`` and land it; return the manifests of the slice(s) that hold its data.
 
@@ -117,11 +114,11 @@ def fetch_slice(
     acc = _Accumulator()
     result_type = spec.result_type
 
-    def finish(parts: list[LandedPart], status: str = "landed") -> SliceManifest:
+    def finish(
+        parts: list[LandedPart], status: ManifestStatus = ManifestStatus.LANDED
+    ) -> SliceManifest:
         manifest = _manifest(spec, parts, acc, started, fetched_at, status)
         store.write_manifest(manifest)
-        if on_manifest is not None:
-            on_manifest(manifest)
         return manifest
 
     if spec.endpoint is not Endpoint.QUERY:
@@ -147,7 +144,7 @@ def fetch_slice(
     if _query_points(store, part, result_type) < MAX_QUERY_DATA_POINTS:
         return [finish([part])]
 
-    finish([part], status="capped")
+    finish([part], status=ManifestStatus.CAPPED)
     halves = halve(spec.window, spec.interval or "1d") if spec.window else None
     if result_type == "statistics" or halves is None:
         log.info(
@@ -155,9 +152,7 @@ def fetch_slice(
             spec.description,
             MAX_QUERY_DATA_POINTS,
         )
-        return fetch_slice(
-            client, store, spec.with_endpoint(Endpoint.EXPORT), on_manifest=on_manifest
-        )
+        return fetch_slice(client, store, spec.with_endpoint(Endpoint.EXPORT))
     log.info(
         "%s: query answer hit the %s-point cap; splitting the window",
         spec.description,
@@ -165,7 +160,5 @@ def fetch_slice(
     )
     manifests: list[SliceManifest] = []
     for piece in halves:
-        manifests.extend(
-            fetch_slice(client, store, spec.with_window(piece), on_manifest=on_manifest)
-        )
+        manifests.extend(fetch_slice(client, store, spec.with_window(piece)))
     return manifests

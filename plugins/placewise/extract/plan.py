@@ -9,8 +9,6 @@ snapshot of the club's current state.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -138,14 +136,6 @@ class SliceSpec:
     def _time(self, wall: datetime) -> datetime:
         """A window bound as sent: the wall-clock time, or the instant in ``timezone``."""
         return wall if self.timezone is None else wall.replace(tzinfo=ZoneInfo(self.timezone))
-
-    def request_fingerprint(self) -> str:
-        """sha256 of endpoint + customer + body: equal fingerprints mean the same request."""
-        payload = json.dumps(
-            {"endpoint": str(self.endpoint), "customer": self.scope, "body": self.body()},
-            sort_keys=True,
-        )
-        return hashlib.sha256(payload.encode()).hexdigest()
 
     def token_cost(self) -> int:
         return call_cost(self.endpoint, get_report(self.report), self.filter)

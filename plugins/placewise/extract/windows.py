@@ -1,9 +1,9 @@
 """Time windows in a club's own wall-clock time.
 
 The API interprets ``from``/``to`` without an offset as wall-clock time in each club's timezone
-(CONTRACT.md §5b), so every window here is a pair of *naive* datetimes meaning "local time of the
-club". That keeps one plan valid for clubs in any timezone and across DST changes: a local day is
-always ``[D 00:00, D+1 00:00)`` even when it lasts 23 or 25 hours.
+(docs/api-contract.md, section 5b), so every window here is a pair of *naive* datetimes meaning
+"local time of the club". That keeps one plan valid for clubs in any timezone and across DST
+changes: a local day is always ``[D 00:00, D+1 00:00)`` even when it lasts 23 or 25 hours.
 """
 
 from __future__ import annotations

@@ -26,10 +26,19 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
 from upath import UPath
+
+
+class ManifestStatus(StrEnum):
+    """A manifest's ``status``: ``landed`` answers are loaded; ``capped`` ones were discarded
+    (a query answer at the data-point cap, refetched split or through the export)."""
+
+    LANDED = "landed"
+    CAPPED = "capped"
 
 
 @dataclass
@@ -61,7 +70,7 @@ class SliceManifest:
     tokens_spent: int = 0
     attempts: int = 0
     fetch_seconds: float = 0.0
-    status: str = "landed"
+    status: ManifestStatus = ManifestStatus.LANDED
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -71,6 +80,7 @@ class SliceManifest:
     def from_json(cls, text: str) -> SliceManifest:
         data = json.loads(text)
         data["parts"] = [LandedPart(**p) for p in data["parts"]]
+        data["status"] = ManifestStatus(data.get("status", ManifestStatus.LANDED))
         return cls(**data)
 
 

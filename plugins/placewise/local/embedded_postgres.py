@@ -58,7 +58,11 @@ def _prepare_for_system_user(data_dir: Path) -> str | None:
     )
 
     entry = ensure_user_exists(SYSTEM_USER)
-    assert entry is not None
+    if entry is None:
+        raise RuntimeError(
+            f"could not find or create the system user {SYSTEM_USER!r} the embedded PostgreSQL "
+            "runs as"
+        )
     ensure_prefix_permissions(data_dir)
     bin_dir = _bin_dir()
     ensure_prefix_permissions(bin_dir)

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from placewise.config import REPO_ROOT
+from placewise.config import REPO_ROOT, PipelineSettings
 from placewise.local.airflow_env import airflow_environment
 from placewise.local.embedded_postgres import EmbeddedPostgres, ensure_database, free_port
 from placewise.local.processes import SimulatorProcess, start_simulator
@@ -57,7 +57,7 @@ class LocalStack:
             api_url=self.api_url,
             api_token=self.api_token,
             clubs_file=self.clubs_file,
-            landing_root=os.environ.get("PLACEWISE_LANDING_ROOT", str(DEMO_DIR / "landing")),
+            landing_root=PipelineSettings.from_env().landing_root,
             extra={**self.pipeline_env, **(extra or {})},
         )
 
@@ -89,7 +89,7 @@ def local_stack(
             stack.api_token = os.environ.get("PLACEWISE_API_TOKEN", "")
             if not stack.api_token:
                 raise StackConfigError("PLACEWISE_API_URL is set but PLACEWISE_API_TOKEN is not")
-            stack.clubs_file = Path(os.environ.get("PLACEWISE_CLUBS_FILE", stack.clubs_file))
+            stack.clubs_file = PipelineSettings.from_env().clubs_file
         else:
             args = ["--clubs", "3", "--history-days", "60"]
             if rate_capacity is not None and rate_refill is not None:

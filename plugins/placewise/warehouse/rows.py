@@ -1,7 +1,7 @@
 """Turning a landed response body into raw-table rows, checking it on the way.
 
 A payload is never loaded on trust: the shape is checked by the streaming parsers of
-``placewise.api.contract`` and the content here (club ids that belong to the request, buckets
+``placewise.formats`` and the content here (club ids that belong to the request, buckets
 inside the requested window, non-negative counts, known timezones). Anything wrong raises
 ``BadPayloadError``, which makes the loader roll back and quarantine the slice. Enum values the
 catalog does not know are *kept* and counted, so a new value in the API never breaks a nightly run
@@ -12,31 +12,26 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from placewise.api.catalog import ReportSpec, get_report
-from placewise.api.contract import (
-    RANGE_TIMEZONE_LOCAL,
-    ResultShapeError,
-    iter_records,
-    parse_statistics,
-    parse_timeseries,
-)
+from placewise.api.contract import KEY_CLUB_LABEL, RANGE_TIMEZONE_LOCAL
+from placewise.api.errors import ResultShapeError
+from placewise.extract.plan import NO_AGGREGATION
 from placewise.extract.windows import Window
+from placewise.formats.results import iter_records, parse_statistics, parse_timeseries
 
-CLUB_LABEL_KEY = "loyalty_club_id"
-
-#: Per report: the fields with known enum values (what ``PayloadStats.note_enum`` checks).
-_ENUM_FIELDS: dict[str, dict[str, frozenset[str]]] = {}
+#: Record fields whose name ends so are counts: null or a non-negative number.
+_COUNT_SUFFIX = "_count"
+#: Label/record shapes (key tuples) kept per body before the cache is dropped and rebuilt.
+_MAX_SHAPES = 64
 _ABSENT = object()
-#: Label/record shapes (key tuples) kept per load before the cache is dropped and rebuilt.
-_MAX_RECORD_SHAPES = 64
 
 
 class BadPayloadError(ValueError):
@@ -72,13 +67,6 @@ class PayloadStats:
     unknown_enum_values: Counter[str] = field(default_factory=Counter)
     timezones: set[str] = field(default_factory=set)
 
-    def note_enum(self, report: ReportSpec, key: str, value: Any) -> None:
-        spec = report.field(key)
-        if spec is None or not spec.enum_values or value is None:
-            return
-        if str(value) not in spec.enum_values:
-            self.unknown_enum_values[f"{key}={value}"] += 1
-
 
 def _json_number(value: Any) -> Any:
     """Encode the parsers' ``Decimal`` (non-integral JSON numbers) as a JSON number again."""
@@ -110,54 +98,6 @@ def _compact_json_encoder() -> Callable[[Any], str]:
 _compact_json = _compact_json_encoder()
 
 
-def _enum_fields(report: ReportSpec) -> dict[str, frozenset[str]]:
-    """The report's fields that have known enum values, computed once per report.
-
-    Rows are checked against it for every label or record, so the lookup must be one dict access
-    rather than a walk through the catalog.
-    """
-    fields = _ENUM_FIELDS.get(report.name)
-    if fields is None:
-        fields = {
-            name: frozenset(spec.enum_values)
-            for name, spec in report.fields.items()
-            if spec.enum_values
-        }
-        _ENUM_FIELDS[report.name] = fields
-    return fields
-
-
-def _note_enums(
-    stats: PayloadStats, fields: dict[str, frozenset[str]], items: Iterable[tuple[str, Any]]
-) -> None:
-    """``stats.note_enum`` for several (key, value) pairs, with the report's enum fields at hand."""
-    for key, value in items:
-        known = fields.get(key)
-        if known is not None and value is not None and str(value) not in known:
-            stats.unknown_enum_values[f"{key}={value}"] += 1
-
-
-class _EnumKeys:
-    """The keys of a label or record that name enum fields, remembered per key set.
-
-    Labels and records of one body nearly always have the same keys in the same order, so the
-    filtering is done once per shape instead of once per key of every row.
-    """
-
-    def __init__(self, enum_fields: dict[str, frozenset[str]]) -> None:
-        self._fields = enum_fields
-        self._shapes: dict[tuple[str, ...], tuple[str, ...]] = {}
-
-    def of(self, mapping: dict[str, Any]) -> tuple[str, ...]:
-        shape = tuple(mapping)
-        keys = self._shapes.get(shape)
-        if keys is None:
-            if len(self._shapes) >= _MAX_RECORD_SHAPES:
-                self._shapes.clear()
-            keys = self._shapes[shape] = tuple(k for k in shape if k in self._fields)
-        return keys
-
-
 def _zone(name: str | None, where: str) -> ZoneInfo:
     if not name:
         raise BadPayloadError(f"{where}: no timezone given")
@@ -178,36 +118,162 @@ def parse_api_time(text: str) -> tuple[datetime, datetime | None]:
     return moment.replace(tzinfo=None), moment
 
 
-def _count(value: Any, where: str) -> int | float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise BadPayloadError(f"{where}: value {value!r} is not a number")
-    if value < 0:
-        raise BadPayloadError(f"{where}: negative count {value!r}")
-    return value
+class _Shape(NamedTuple):
+    """The keys of one label/record shape that the content rules look at."""
+
+    enum_keys: tuple[str, ...]
+    count_keys: tuple[str, ...]
 
 
-def _club_of_label(ctx: SliceContext, label: dict[str, Any], where: str) -> int | None:
-    """The club a series belongs to, refusing any club outside the request."""
-    raw = label.get(CLUB_LABEL_KEY, label.get("community_id"))
-    if raw is None:
-        if ctx.is_multi:
-            agg = ctx.spec.aggregation(None if ctx.aggregation == "none" else ctx.aggregation)
-            if agg is not None and agg.drops_club:
-                return None
-            raise BadPayloadError(f"{where}: cross-club series without {CLUB_LABEL_KEY}")
-        return ctx.single_club
-    if isinstance(raw, bool) or not isinstance(raw, int):
-        raise BadPayloadError(f"{where}: {CLUB_LABEL_KEY} {raw!r} is not an integer")
-    if ctx.club_ids and raw not in ctx.club_ids:
+class _ContentRules:
+    """The content rules of one body, each written once, for every result type.
+
+    Built once per body, so that what the rules need from the request and the catalog (the
+    request's clubs, the report's club field and enum fields) is looked up once, not per row.
+    Each rule accepts the common valid value with its first test; only a value that fails it goes
+    on to the branches that pick a default or the error naming what is wrong and where. That keeps
+    checking every row about as cheap as the test itself.
+    """
+
+    def __init__(self, ctx: SliceContext, stats: PayloadStats) -> None:
+        spec = ctx.spec
+        self.where = f"{ctx.report} {ctx.scope}"
+        self._ctx = ctx
+        self._stats = stats
+        self._clubs = frozenset(ctx.club_ids)
+        self._club_field = spec.club_field
+        self._enum_fields = {
+            name: frozenset(f.enum_values) for name, f in spec.fields.items() if f.enum_values
+        }
+        self._shapes: dict[tuple[str, ...], _Shape] = {}
+        self._zones: dict[str, ZoneInfo] = {}
+
+    def at(self, what: str, index: int, detail: str = "") -> str:
+        """Where in the body a row comes from, for error messages (``series 3 bucket ...``)."""
+        return f"{self.where} {what} {index} {detail}" if detail else f"{self.where} {what} {index}"
+
+    # -- counts -----------------------------------------------------------------------------------
+
+    def count(self, value: Any, what: str, index: int, detail: str = "") -> int | float:
+        """A count as it is stored: a non-negative number (null is handled by the caller)."""
+        if type(value) is int and value >= 0:
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise BadPayloadError(
+                f"{self.at(what, index, detail)}: value {value!r} is not a number"
+            )
+        if value < 0:
+            raise BadPayloadError(f"{self.at(what, index, detail)}: negative count {value!r}")
+        return value
+
+    # -- clubs ------------------------------------------------------------------------------------
+
+    def club(self, raw: Any, key: str, what: str, index: int) -> int | None:
+        """The club of a row whose body names it ``raw`` under ``key`` (None: names no club).
+
+        A named club must be an integer and one of the request's clubs.
+        """
+        clubs = self._clubs
+        if type(raw) is int and (raw in clubs or not clubs):
+            return raw
+        if raw is None:
+            return self.no_club(key, what, index)
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise BadPayloadError(f"{self.at(what, index)}: {key} {raw!r} is not an integer")
         raise BadPayloadError(
-            f"{where}: series of club {raw} does not belong to the request ({ctx.scope})"
+            f"{self.at(what, index)}: {what} of club {raw} does not belong to the request "
+            f"({self._ctx.scope})"
         )
-    return raw
 
+    def no_club(self, key: str, what: str, index: int) -> int | None:
+        """The club of a row that names none.
 
-def _label_json(ctx: SliceContext, stats: PayloadStats, label: dict[str, Any]) -> str:
-    _note_enums(stats, _enum_fields(ctx.spec), label.items())
-    return _compact_json(label)
+        In a single-club answer, the club asked for. Across clubs, none if the aggregation sums
+        over clubs (the catalog's ``AggregationSpec.drops_club``: ``total_*`` and the like);
+        any other cross-club row must name its club.
+        """
+        ctx = self._ctx
+        if not ctx.is_multi:
+            return ctx.single_club
+        agg = ctx.spec.aggregation(None if ctx.aggregation == NO_AGGREGATION else ctx.aggregation)
+        if agg is not None and agg.drops_club:
+            return None
+        raise BadPayloadError(f"{self.at(what, index)}: cross-club {what} without {key}")
+
+    # -- timezones --------------------------------------------------------------------------------
+
+    def zone(self, name: str | None, what: str, index: int) -> ZoneInfo:
+        """The zone of a series' timezone; each name is looked up and counted once per body."""
+        zone = self._zones.get(name or "")
+        if zone is None:
+            zone = _zone(name, self.at(what, index))
+            self._zones[zone.key] = zone
+            self._stats.timezones.add(zone.key)
+        return zone
+
+    # -- enums and counts by shape ----------------------------------------------------------------
+
+    def shape(self, mapping: dict[str, Any]) -> _Shape:
+        """The enum and count keys of a label/record, remembered per key set (in order).
+
+        Labels and records of one body nearly always have the same keys in the same order, so the
+        filtering is done once per shape instead of once per key of every row.
+        """
+        keys = tuple(mapping)
+        shape = self._shapes.get(keys)
+        if shape is None:
+            if len(self._shapes) >= _MAX_SHAPES:
+                self._shapes.clear()
+            shape = self._shapes[keys] = _Shape(
+                tuple(k for k in keys if k in self._enum_fields),
+                tuple(k for k in keys if k.endswith(_COUNT_SUFFIX)),
+            )
+        return shape
+
+    def note_enums(self, mapping: dict[str, Any]) -> _Shape:
+        """Count the enum values the catalog does not know (kept, never refused); the shape."""
+        shape = self.shape(mapping)
+        if shape.enum_keys:
+            fields = self._enum_fields
+            for key in shape.enum_keys:
+                value = mapping[key]
+                if value is not None and str(value) not in fields[key]:
+                    self._stats.unknown_enum_values[f"{key}={value}"] += 1
+        return shape
+
+    def label(self, label: dict[str, Any], index: int) -> int | None:
+        """Check a series label: its club (returned) and its enum values.
+
+        A series names its club under the contract's club label key (``loyalty_club_id``) or, in
+        the members family, under the report's club field (``ReportSpec.club_field``).
+        """
+        key = KEY_CLUB_LABEL
+        raw = label.get(key)
+        if raw is None and self._club_field in label:
+            key = self._club_field
+            raw = label[key]
+        club = self.club(raw, key, "series", index)
+        self.note_enums(label)
+        return club
+
+    def record(self, record: dict[str, Any], index: int) -> int | None:
+        """Check a record: its club (returned), its counts and its enum values.
+
+        A record always carries the report's club field; null there names no club, as in a label.
+        """
+        raw = record.get(self._club_field, _ABSENT)
+        if raw is _ABSENT:
+            if not self._ctx.is_multi:
+                raise BadPayloadError(
+                    f"{self.at('record', index)}: record has no {self._club_field}"
+                )
+            raw = None
+        club = self.club(raw, self._club_field, "record", index)
+        for key in self.note_enums(record).count_keys:
+            value = record[key]
+            if value is not None:
+                self.count(value, "record", index, key)
+        return club
 
 
 StatisticsRow = tuple[int | None, str, datetime, datetime, date, str | None, str, int | float]
@@ -218,7 +284,8 @@ def statistics_rows(
 ) -> Iterator[StatisticsRow]:
     """Rows of ``placewise_raw.<statistics report>``: one per series with a value."""
     header, series = parse_statistics(fp)
-    where = f"{ctx.report} {ctx.scope}"
+    rules = _ContentRules(ctx, stats)
+    where = rules.where
     if ctx.window is None:
         raise BadPayloadError(f"{where}: statistics slice without a window")
     if header.from_ is not None and header.to is not None:
@@ -235,32 +302,16 @@ def statistics_rows(
     aggregation, start, end = ctx.aggregation, ctx.window.start, ctx.window.end
     stat_date = start.date()
     range_timezone = header.range_timezone
-    enum_fields = _enum_fields(ctx.spec)
-    enum_keys = _EnumKeys(enum_fields)
-    clubs = frozenset(ctx.club_ids)
-    zones_seen: set[str] = set()
-    # The checks below are those of _count, _club_of_label and _zone; the common valid case is
-    # decided inline and anything else goes through those functions for their error messages.
+    count, label_rules, zone = rules.count, rules.label, rules.zone
     for index, (label, series_timezone, value) in enumerate(series):
         if value is None:
             continue
-        if type(value) is not int or value < 0:
-            value = _count(value, f"{where} series {index}")
-        club = label.get(CLUB_LABEL_KEY, _ABSENT)
-        if club is _ABSENT:
-            club = label.get("community_id")
-        if type(club) is not int or (clubs and club not in clubs):
-            club = _club_of_label(ctx, label, f"{where} series {index}")
+        value = count(value, "series", index)
+        club = label_rules(label, index)
         timezone = series_timezone if is_local else range_timezone
-        if timezone is not None and timezone not in zones_seen:
-            _zone(timezone, f"{where} series {index}")
-            zones_seen.add(timezone)
-            stats.timezones.add(timezone)
+        if timezone is not None:
+            zone(timezone, "series", index)
         stats.rows += 1
-        for key in enum_keys.of(label):
-            known = label[key]
-            if known is not None and str(known) not in enum_fields[key]:
-                stats.unknown_enum_values[f"{key}={known}"] += 1
         yield (
             club,
             aggregation,
@@ -287,7 +338,8 @@ def timeseries_rows(
     their instant from the series' own timezone, so the same local day lines up across clubs.
     """
     header, series = parse_timeseries(fp)
-    where = f"{ctx.report} {ctx.scope}"
+    rules = _ContentRules(ctx, stats)
+    where = rules.where
     is_local = header.range_timezone == RANGE_TIMEZONE_LOCAL
     range_zone = None if is_local else _zone(header.range_timezone, where)
     if header.interval and ctx.interval and header.interval != ctx.interval:
@@ -300,35 +352,39 @@ def timeseries_rows(
                     f"{where}: bucket {local.isoformat()} is outside the requested window "
                     f"{ctx.window.label()}"
                 )
+    # per bucket: local time, its date, its instant if the body gave one, its name in messages
+    columns = [
+        (local, local.date(), instant, f"bucket {local.isoformat()}") for local, instant in buckets
+    ]
     interval = header.interval or ctx.interval
+    aggregation = ctx.aggregation
+    count = rules.count
     for index, item in enumerate(series):
-        at = f"{where} series {index}"
-        club = _club_of_label(ctx, item.label, at)
+        club = rules.label(item.label, index)
         if is_local:
-            zone = _zone(item.timezone, at)
+            zone = rules.zone(item.timezone, "series", index)
             timezone: str | None = item.timezone
         else:
             zone = range_zone
             timezone = header.range_timezone
-        if timezone:
-            stats.timezones.add(timezone)
-        label = _label_json(ctx, stats, item.label)
-        for (local, instant), value in zip(buckets, item.values, strict=True):
+            if timezone:
+                stats.timezones.add(timezone)
+        label = _compact_json(item.label)
+        for (local, day, instant, name), value in zip(columns, item.values, strict=True):
             if value is None:
                 continue
-            count = _count(value, f"{at} bucket {local.isoformat()}")
-            start = instant if instant is not None else local.replace(tzinfo=zone)
+            value = count(value, "series", index, name)
             stats.rows += 1
             yield (
                 club,
-                ctx.aggregation,
+                aggregation,
                 interval,
                 local,
-                start,
-                local.date(),
+                instant if instant is not None else local.replace(tzinfo=zone),
+                day,
                 timezone,
                 label,
-                count,
+                value,
             )
 
 
@@ -337,46 +393,14 @@ RecordsRow = tuple[int | None, str, str, str]
 
 def records_rows(ctx: SliceContext, fp: IO[bytes], stats: PayloadStats) -> Iterator[RecordsRow]:
     """Rows of ``placewise_raw.<records report>``: one per record, keyed by the catalog's key."""
-    spec = ctx.spec
-    where = f"{ctx.report} {ctx.scope}"
-    enum_fields = _enum_fields(spec)
-    clubs = frozenset(ctx.club_ids)
-    club_field = spec.club_field
-    key_fields = spec.record_key
+    rules = _ContentRules(ctx, stats)
+    key_fields = ctx.spec.record_key
     single_key = key_fields[0] if len(key_fields) == 1 else None
-    # per record shape (its keys in order): the keys to check as counts and as enums
-    shapes: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
+    aggregation = ctx.aggregation
+    record_rules = rules.record
     stream = iter_records(fp, keep_raw=True)
     for index, record in enumerate(stream):
-        club: int | None
-        if club_field in record:
-            club = record[club_field]
-            if type(club) is not int or (clubs and club not in clubs):
-                club = _club_of_label(
-                    ctx, {CLUB_LABEL_KEY: record[club_field]}, f"{where} record {index}"
-                )
-        elif ctx.is_multi and ctx.aggregation != "none":
-            club = None
-        else:
-            raise BadPayloadError(f"{where} record {index}: record has no {club_field}")
-        shape = tuple(record)
-        checks = shapes.get(shape)
-        if checks is None:
-            if len(shapes) >= _MAX_RECORD_SHAPES:
-                shapes.clear()
-            checks = shapes[shape] = (
-                [k for k in shape if k.endswith("_count")],
-                [k for k in shape if k in enum_fields],
-            )
-        count_keys, enum_keys = checks
-        for key in count_keys:
-            value = record[key]
-            if value is not None and (type(value) is not int or value < 0):
-                _count(value, f"{where} record {index} {key}")
-        for key in enum_keys:
-            known = record[key]
-            if known is not None and str(known) not in enum_fields[key]:
-                stats.unknown_enum_values[f"{key}={known}"] += 1
+        club = record_rules(record, index)
         if single_key is not None:
             value = record.get(single_key)
             key = "" if value is None else str(value)
@@ -384,7 +408,7 @@ def records_rows(ctx: SliceContext, fp: IO[bytes], stats: PayloadStats) -> Itera
             key = "|".join("" if record.get(k) is None else str(record.get(k)) for k in key_fields)
         stats.rows += 1
         text = stream.raw
-        yield club, ctx.aggregation, key, text if text is not None else _compact_json(record)
+        yield club, aggregation, key, text if text is not None else _compact_json(record)
 
 
 ROW_BUILDERS = {

@@ -1,8 +1,12 @@
 """Warehouse DDL owned by the pipeline: raw landing tables and operations tables.
 
-The code creates every schema and table it writes to (idempotent ``IF NOT EXISTS`` migrations), so
-a new warehouse needs no hand-run SQL. dbt reads these tables as sources and owns everything
-downstream (``placewise_staging``, ``placewise_marts``, ``placewise_audit``).
+The code owns every schema and table it writes to (idempotent ``IF NOT EXISTS`` migrations), so
+a new warehouse needs no hand-run SQL: ``placewise migrate`` (or the ``migrate`` task that starts
+every DAG) runs ``migrate``. Migrating is an explicit step, never a side effect of connecting;
+``connect_migrated`` checks the tables are there and otherwise fails with a message that says to
+run ``placewise migrate``, instead of a raw "relation does not exist" halfway through a run.
+dbt reads these tables as sources and owns everything downstream (``placewise_staging``,
+``placewise_marts``, ``placewise_audit``).
 
 Raw tables hold one table per report, shaped by the report's result format:
 
@@ -17,11 +21,35 @@ Every raw row carries typed lineage columns (``_slice_id``, ``_scope``, ``_loade
 from __future__ import annotations
 
 from collections.abc import Iterable
+from enum import StrEnum
 
 import psycopg
 
 RAW_SCHEMA = "placewise_raw"
 OPS_SCHEMA = "placewise_ops"
+#: The shared API token buckets of ``placewise.api.pacing.PostgresPacer``.
+TOKEN_BUCKETS_TABLE = f"{OPS_SCHEMA}.api_token_buckets"
+#: Every ops table ``migrate`` creates (the raw tables are listed by ``all_raw_tables``).
+OPS_TABLES: tuple[str, ...] = (
+    "slices",
+    "loaded_partitions",
+    "clubs",
+    "quarantine",
+    "api_token_buckets",
+)
+
+
+class SliceStatus(StrEnum):
+    """``placewise_ops.slices.status``: what became of one landed slice in the warehouse."""
+
+    LOADED = "loaded"
+    SUPERSEDED = "superseded"
+    QUARANTINED = "quarantined"
+
+
+class WarehouseNotMigratedError(RuntimeError):
+    """The warehouse lacks tables the pipeline needs; ``placewise migrate`` creates them."""
+
 
 STATISTICS_REPORTS: tuple[str, ...] = ("sendings_stats",)
 TIMESERIES_REPORTS: tuple[str, ...] = (
@@ -155,6 +183,13 @@ create table if not exists {OPS_SCHEMA}.quarantine (
     quarantined_at   timestamptz not null default now(),
     run_id           text
 );
+
+-- The pacer's view of the API's token buckets, shared by every task and process of a run.
+create table if not exists {TOKEN_BUCKETS_TABLE} (
+    bucket      text             primary key,
+    tokens      double precision not null,
+    updated_at  timestamptz      not null
+);
 """
 
 
@@ -189,15 +224,15 @@ def all_raw_tables() -> Iterable[tuple[str, str]]:
 
 
 def connect(conninfo: str) -> psycopg.Connection:
-    """Open an autocommit connection (every write below runs in an explicit transaction)
-    and make sure the schemas exist."""
-    conn = psycopg.connect(conninfo, autocommit=True, application_name="placewise-warehouse")
-    migrate(conn)
-    return conn
+    """Open an autocommit connection (every write runs in an explicit transaction).
+
+    It only connects: the schema is created by ``migrate``, an explicit step.
+    """
+    return psycopg.connect(conninfo, autocommit=True, application_name="placewise-warehouse")
 
 
 def migrate(conn: psycopg.Connection) -> None:
-    """Create the raw and ops schemas and tables if missing. Safe to run on every start.
+    """Create the raw and ops schemas and tables if missing. Safe to run any number of times.
 
     An advisory lock serialises concurrent migrations from several workers.
     """
@@ -207,3 +242,52 @@ def migrate(conn: psycopg.Connection) -> None:
         conn.execute(f"create schema if not exists {RAW_SCHEMA}")
         for report, result_type in all_raw_tables():
             conn.execute(raw_table_ddl(report, result_type))
+
+
+def migrate_warehouse(conninfo: str) -> None:
+    """Connect to the warehouse at ``conninfo`` and migrate it (``placewise migrate``)."""
+    with connect(conninfo) as conn:
+        migrate(conn)
+
+
+def expected_tables() -> list[str]:
+    """Every table ``migrate`` creates, as ``schema.table``."""
+    return [f"{OPS_SCHEMA}.{t}" for t in OPS_TABLES] + [
+        f"{RAW_SCHEMA}.{report}" for report, _ in all_raw_tables()
+    ]
+
+
+def missing_tables(conn: psycopg.Connection) -> list[str]:
+    """The tables ``migrate`` would create that the warehouse does not have (one query)."""
+    wanted = expected_tables()
+    rows = conn.execute(
+        "select name from unnest(%s::text[]) as name where to_regclass(name) is null", (wanted,)
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
+def not_migrated_message(missing: list[str]) -> str:
+    """The error text for a warehouse without the pipeline's tables: what is missing and the fix."""
+    shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+    return (
+        f"the warehouse is not migrated ({shown} missing): run `placewise migrate` "
+        "(in Airflow, the DAGs' migrate task does it)"
+    )
+
+
+def require_migrated(conn: psycopg.Connection) -> None:
+    """Raise ``WarehouseNotMigratedError`` unless every table ``migrate`` creates exists."""
+    missing = missing_tables(conn)
+    if missing:
+        raise WarehouseNotMigratedError(not_migrated_message(missing))
+
+
+def connect_migrated(conninfo: str) -> psycopg.Connection:
+    """Connect, then fail with a clear ``placewise migrate`` hint if the schema is not there."""
+    conn = connect(conninfo)
+    try:
+        require_migrated(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn

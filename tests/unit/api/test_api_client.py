@@ -7,8 +7,9 @@ import httpx
 import pytest
 from placewise.api import errors
 from placewise.api.client import ApiCall, PlacewiseClient, RetryPolicy, describe_call
-from placewise.api.contract import Endpoint, ResultShapeError, build_query_body
+from placewise.api.contract import Endpoint, build_query_body
 from placewise.api.customer import CustomerSelector
+from placewise.api.errors import ResultShapeError
 from placewise.api.pacing import InMemoryPacer
 
 BODY = json.dumps(

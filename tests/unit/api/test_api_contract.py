@@ -5,8 +5,17 @@ from placewise.api import contract
 from placewise.api.catalog import get_report
 from placewise.api.contract import Endpoint, bucket_key, build_query_body, call_cost
 from placewise.api.customer import CustomerSelector
-from placewise.api.filters import and_, equal, or_
 from placewise.api.settings import ApiSettings
+
+EQUAL_A = {"type": "equal", "field": "a", "value": 1}
+AND_A = {"type": "and", "operations": [EQUAL_A]}
+AND_A_OR_B = {
+    "type": "and",
+    "operations": [
+        EQUAL_A,
+        {"type": "or", "operations": [{"type": "equal", "field": "b", "value": 1}]},
+    ],
+}
 
 
 def test_endpoint_paths():
@@ -24,7 +33,7 @@ def test_body_keys_in_order_and_optional_keys_omitted():
     assert body["filter"] is None
     full = build_query_body(
         "sendings",
-        filter=equal("channel", "sms"),
+        filter={"type": "equal", "field": "channel", "value": "sms"},
         interval="1d",
         from_="a",
         to="b",
@@ -76,9 +85,9 @@ def test_call_cost():
     stats = get_report("sendings_stats")
     members = get_report("members")
     assert call_cost(Endpoint.QUERY, stats, None) == 2
-    assert call_cost(Endpoint.QUERY, stats, and_(equal("a", 1), or_(equal("b", 1)))) == 6
+    assert call_cost(Endpoint.QUERY, stats, AND_A_OR_B) == 6
     assert call_cost(Endpoint.EXPORT, stats, None) == 10
-    assert call_cost(Endpoint.TENANTS_EXPORT, members, and_(equal("a", 1))) == 55
+    assert call_cost(Endpoint.TENANTS_EXPORT, members, AND_A) == 55
     assert call_cost(Endpoint.METADATA, None, None) == 1
     assert call_cost(Endpoint.FIELD_METADATA, None, None) == 1
 

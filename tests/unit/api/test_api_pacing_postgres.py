@@ -4,8 +4,10 @@ import multiprocessing
 import time
 import uuid
 
+import psycopg
 import pytest
 from placewise.api.pacing import TABLE, PostgresPacer
+from placewise.warehouse.schema import WarehouseNotMigratedError, migrate_warehouse
 
 WAREHOUSE_URL = ""
 
@@ -14,9 +16,10 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(autouse=True, scope="module")
 def _database(module_database):
-    """Point the module at a fresh database of the suite's PostgreSQL."""
+    """Point the module at a fresh, migrated database of the suite's PostgreSQL."""
     global WAREHOUSE_URL
     WAREHOUSE_URL = module_database
+    migrate_warehouse(module_database)
 
 
 class WouldWait(Exception):
@@ -31,16 +34,32 @@ def refuse_to_wait(seconds):
 def bucket():
     name = f"test:{uuid.uuid4().hex}:Reporting"
     yield name
-    import psycopg
-
     with psycopg.connect(WAREHOUSE_URL, autocommit=True) as conn:
         conn.execute(f"DELETE FROM {TABLE} WHERE bucket = %s", (name,))
 
 
+def test_an_unmigrated_warehouse_fails_with_a_hint_to_run_placewise_migrate(fresh_database):
+    pacer = PostgresPacer(fresh_database, capacity=8, refill_per_s=1, sleep=refuse_to_wait)
+    with pytest.raises(WarehouseNotMigratedError) as info:
+        pacer.acquire("test:unmigrated:Reporting", 1)
+    assert f"{TABLE} missing" in str(info.value)
+    assert "run `placewise migrate`" in str(info.value)
+    with psycopg.connect(fresh_database) as conn:  # the pacer created nothing by itself
+        assert conn.execute("select to_regclass(%s)", (TABLE,)).fetchone() == (None,)
+
+
 def test_table_is_created_idempotently_and_a_new_bucket_starts_full(bucket):
+    migrate_warehouse(WAREHOUSE_URL)
     PostgresPacer(WAREHOUSE_URL, capacity=8, refill_per_s=1).tokens(bucket)
     pacer = PostgresPacer(WAREHOUSE_URL, capacity=8, refill_per_s=1, sleep=refuse_to_wait)
     assert pacer.acquire(bucket, 3) == 0.0
+    assert pacer.tokens(bucket) == pytest.approx(5, abs=0.05)
+
+
+def test_migrating_again_keeps_the_buckets(bucket):
+    pacer = PostgresPacer(WAREHOUSE_URL, capacity=8, refill_per_s=0.001, sleep=refuse_to_wait)
+    assert pacer.acquire(bucket, 3) == 0.0
+    migrate_warehouse(WAREHOUSE_URL)
     assert pacer.tokens(bucket) == pytest.approx(5, abs=0.05)
 
 

@@ -3,12 +3,8 @@ import json
 from decimal import Decimal
 
 import pytest
-from placewise.api.contract import (
-    ResultShapeError,
-    iter_records,
-    parse_statistics,
-    parse_timeseries,
-)
+from placewise.api.errors import ResultShapeError
+from placewise.formats.results import iter_records, parse_statistics, parse_timeseries
 
 
 def _fp(obj) -> io.BytesIO:

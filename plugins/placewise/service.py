@@ -1,0 +1,307 @@
+"""The pipeline's operations as plain functions: plan, sync, replay, migrate, register clubs.
+
+The ``placewise`` CLI, the Airflow tasks (``placewise.airflow``) and the demo all call these, so
+each operation is built one way only: the same client, pacer and landing store for a sync
+whichever door it came through. Arguments are settings objects, a warehouse URL and domain types
+(``Club``, ``SliceSpec``, ``SyncSummary``); turning Airflow Connections into settings and results
+into XCom payloads is the Airflow layer's job. Nothing here imports Airflow.
+
+Every operation that writes to the warehouse expects it migrated (``migrate``) and otherwise
+fails with ``WarehouseNotMigratedError``, whose message says to run ``placewise migrate``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import TypedDict
+
+from placewise.api.client import PlacewiseClient
+from placewise.api.pacing import PostgresPacer
+from placewise.api.settings import ApiSettings
+from placewise.config import PipelineSettings
+from placewise.extract.plan import SliceSpec, plan_club, plan_tenants, total_cost
+from placewise.landing.store import LandingStore
+from placewise.registry import Club, enabled_clubs, load_registry
+from placewise.sync import SyncSummary, replay, select_manifests, sync_slices
+from placewise.warehouse.schema import OPS_SCHEMA, connect_migrated, migrate_warehouse
+
+log = logging.getLogger(__name__)
+
+#: Days a backfill covers when it is started without dates: the 30 days before today.
+DEFAULT_BACKFILL_DAYS = 30
+#: How many ``backfill_token_reserve``s a backfill leaves in the shared bucket, by priority.
+BACKFILL_RESERVE_LEVELS = {"low": 2, "normal": 1, "high": 0}
+#: The report whose cross-club tenants exports carry the API's own ``total_*`` figures.
+TENANTS_REPORT = "sendings_stats"
+
+
+class PlanError(ValueError):
+    """A selection plans nothing (no enabled club, no registered report); says which."""
+
+
+class NothingToReplayError(ValueError):
+    """The landing root holds no slice matching a replay's filters."""
+
+
+# --- planning -------------------------------------------------------------------------------------
+
+
+def nightly_days(interval_start: date, restatement_days: int) -> tuple[date, date]:
+    """Local days a nightly run covers: its data interval's day plus the restatement window."""
+    return interval_start - timedelta(days=restatement_days), interval_start
+
+
+def default_backfill_days(today: date) -> tuple[date, date]:
+    """The last ``DEFAULT_BACKFILL_DAYS`` days before ``today``: a backfill without dates.
+
+    Computed when a run starts, never when a DAG file is parsed, so the defaults a run uses do
+    not depend on the day the scheduler last read the file.
+    """
+    return today - timedelta(days=DEFAULT_BACKFILL_DAYS), today - timedelta(days=1)
+
+
+def select_clubs(settings: PipelineSettings, club_ids: Sequence[int] | None = None) -> list[Club]:
+    """Enabled clubs of the registry (or the listed ones, which must exist in it)."""
+    clubs = load_registry(settings.clubs_file)
+    if club_ids:
+        by_id = {c.id: c for c in clubs}
+        missing = [c for c in club_ids if c not in by_id]
+        if missing:
+            raise ValueError(f"clubs {missing} are not in the registry {settings.clubs_file}")
+        return [by_id[c] for c in club_ids]
+    return enabled_clubs(clubs)
+
+
+def plan_for_club(
+    club: Club,
+    first_day: date,
+    last_day: date,
+    settings: PipelineSettings,
+    reports: Sequence[str] | None = None,
+) -> list[SliceSpec]:
+    """The slices of one club, limited to the reports it is registered for (and asked for)."""
+    wanted = [r for r in club.reports if not reports or r in reports]
+    return plan_club(club.id, first_day, last_day, reports=wanted, use_export=settings.use_export)
+
+
+def tenants_skip_reason(
+    club_ids: Sequence[int], reports: Sequence[str] | None = None
+) -> str | None:
+    """Why the tenants slices are left out of a run, or None when they belong in it."""
+    if not club_ids:
+        return "no clubs"
+    if len(club_ids) < 2:
+        return "they need at least two clubs"
+    if reports and TENANTS_REPORT not in reports:
+        return f"{TENANTS_REPORT} not requested"
+    return None
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    """The slices of a sync over chosen clubs and days, before anything is spent."""
+
+    clubs: list[Club]
+    specs: list[SliceSpec]
+    first_day: date
+    last_day: date
+    tenants_skipped: str | None = None
+
+    @property
+    def club_ids(self) -> list[int]:
+        return [c.id for c in self.clubs]
+
+    @property
+    def tokens(self) -> int:
+        return total_cost(self.specs)
+
+
+def plan_sync(
+    settings: PipelineSettings,
+    first_day: date,
+    last_day: date,
+    *,
+    club_ids: Sequence[int] | None = None,
+    reports: Sequence[str] | None = None,
+    tenants: bool = False,
+) -> SyncPlan:
+    """The slices of the chosen clubs (default: every enabled one) and, with ``tenants``, the
+    cross-club tenants slices; raises ``PlanError`` when the selection plans nothing."""
+    if last_day < first_day:
+        raise PlanError(f"last day {last_day} is before first day {first_day}")
+    clubs = select_clubs(settings, list(dict.fromkeys(club_ids)) if club_ids else None)
+    if not clubs:
+        raise PlanError(f"no enabled club in the registry {settings.clubs_file}")
+    specs = [
+        spec
+        for club in clubs
+        for spec in plan_for_club(club, first_day, last_day, settings, reports)
+    ]
+    ids = [c.id for c in clubs]
+    skipped = None
+    if tenants:
+        skipped = tenants_skip_reason(ids)
+        if skipped is None:
+            specs += plan_tenants(ids, first_day, last_day)
+    if not specs:
+        raise PlanError(
+            f"nothing to plan: clubs {ids} are not registered for reports {list(reports or [])}"
+        )
+    return SyncPlan(clubs, specs, first_day, last_day, skipped)
+
+
+class BackfillEstimate(TypedDict):
+    """Token cost and a rough ETA of a backfill (plain data: logged and kept as an XCom)."""
+
+    days: int
+    clubs: int
+    tokens_per_club: dict[int, int]
+    tokens_tenants: int
+    tokens_total: int
+    eta_seconds: int
+
+
+def estimate_backfill(
+    clubs: Iterable[Club],
+    first_day: date,
+    last_day: date,
+    settings: PipelineSettings,
+    reports: Sequence[str] | None = None,
+) -> BackfillEstimate:
+    """Token cost and a rough ETA of a backfill, computed before anything is spent.
+
+    The ETA assumes the API refills each bucket at the configured rate and that per-club buckets
+    drain in parallel (clubs have their own Customer bucket), minus the reserve left to nightly.
+    """
+    clubs = list(clubs)
+    per_club = {
+        c.id: total_cost(plan_for_club(c, first_day, last_day, settings, reports)) for c in clubs
+    }
+    tenants = (
+        total_cost(plan_tenants([c.id for c in clubs], first_day, last_day))
+        if len(clubs) > 1
+        else 0
+    )
+    slowest = max([*per_club.values(), tenants], default=0)
+    refill = max(settings.rate_refill_per_s, 0.001)
+    eta_s = math.ceil(max(slowest - settings.rate_capacity, 0) / refill)
+    return {
+        "days": (last_day - first_day).days + 1,
+        "clubs": len(clubs),
+        "tokens_per_club": per_club,
+        "tokens_tenants": tenants,
+        "tokens_total": sum(per_club.values()) + tenants,
+        "eta_seconds": eta_s,
+    }
+
+
+def backfill_reserve(priority: str, settings: PipelineSettings) -> int:
+    """Tokens a backfill of ``priority`` leaves in the shared bucket for the nightly run."""
+    if priority not in BACKFILL_RESERVE_LEVELS:
+        raise ValueError(
+            f"unknown backfill priority {priority!r}; "
+            f"use one of {', '.join(BACKFILL_RESERVE_LEVELS)}"
+        )
+    return BACKFILL_RESERVE_LEVELS[priority] * settings.backfill_token_reserve
+
+
+# --- running --------------------------------------------------------------------------------------
+
+
+def build_client(
+    settings: PipelineSettings, api: ApiSettings, conninfo: str, *, reserve: int = 0
+) -> PlacewiseClient:
+    """An API client paced by the warehouse's shared token buckets."""
+    pacer = PostgresPacer(
+        conninfo,
+        capacity=settings.rate_capacity,
+        refill_per_s=settings.rate_refill_per_s,
+        reserve=reserve,
+    )
+    return PlacewiseClient(api, pacer=pacer)
+
+
+def sync(
+    specs: Sequence[SliceSpec],
+    *,
+    settings: PipelineSettings,
+    api: ApiSettings,
+    conninfo: str,
+    run_id: str,
+    skip_loaded: bool = False,
+    reserve: int = 0,
+) -> SyncSummary:
+    """Fetch -> land -> load planned slices with the shared pacer; return what happened."""
+    store = LandingStore(settings.landing_root)
+    with build_client(settings, api, conninfo, reserve=reserve) as client:
+        summary = sync_slices(
+            specs,
+            client=client,
+            store=store,
+            conninfo=conninfo,
+            run_id=run_id,
+            skip_loaded=skip_loaded,
+        )
+    log.info("%s", summary.text())
+    return summary
+
+
+def replay_landed(
+    *,
+    settings: PipelineSettings,
+    conninfo: str,
+    run_id: str,
+    reports: Sequence[str] | None = None,
+    club_ids: Sequence[int] | None = None,
+    first_day: date | None = None,
+    last_day: date | None = None,
+) -> SyncSummary:
+    """Reload the newest landed version of every matching slice; no API call is made."""
+    if first_day is not None and last_day is not None and last_day < first_day:
+        raise ValueError(f"last day {last_day} is before first day {first_day}")
+    store = LandingStore(settings.landing_root)
+    manifests = select_manifests(
+        store, reports=reports, club_ids=club_ids, first_day=first_day, last_day=last_day
+    )
+    if not manifests:
+        raise NothingToReplayError(
+            f"nothing to replay in {settings.landing_root} for reports={list(reports or [])} "
+            f"clubs={list(club_ids or [])} days={first_day or '...'}..{last_day or '...'}"
+        )
+    summary = replay(manifests, store=store, conninfo=conninfo, run_id=run_id)
+    log.info("%s", summary.text())
+    return summary
+
+
+# --- the warehouse --------------------------------------------------------------------------------
+
+
+def migrate(conninfo: str) -> None:
+    """Create or update the pipeline's schemas and tables (idempotent; ``placewise migrate``)."""
+    migrate_warehouse(conninfo)
+
+
+def register_clubs(conninfo: str, settings: PipelineSettings) -> int:
+    """Mirror the registry into ``placewise_ops.clubs`` (read by dbt's ``dim_loyalty_clubs``)."""
+    clubs = load_registry(settings.clubs_file)
+    with connect_migrated(conninfo) as conn, conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            f"""
+            insert into {OPS_SCHEMA}.clubs (loyalty_club_id, name, timezone, enabled, reports,
+                                            updated_at)
+            values (%s, %s, %s, %s, %s, now())
+            on conflict (loyalty_club_id) do update set
+                name = excluded.name, timezone = excluded.timezone,
+                enabled = excluded.enabled, reports = excluded.reports,
+                updated_at = excluded.updated_at
+            where (clubs.name, clubs.timezone, clubs.enabled, clubs.reports)
+                is distinct from
+                (excluded.name, excluded.timezone, excluded.enabled, excluded.reports)
+            """,
+            [(c.id, c.name, c.timezone, c.enabled, list(c.reports)) for c in clubs],
+        )
+    return len(clubs)
