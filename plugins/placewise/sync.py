@@ -16,6 +16,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from placewise.api.client import PlacewiseClient
+from placewise.api.contract import MAX_PAGE_LIMIT
 from placewise.api.errors import (
     AuthenticationError,
     HeaderError,
@@ -118,6 +119,7 @@ def sync_slices(
     conninfo: str,
     run_id: str | None = None,
     skip_loaded: bool = False,
+    page_limit: int = MAX_PAGE_LIMIT,
 ) -> SyncSummary:
     """Fetch, land and load every slice; collect outcomes instead of stopping at the first error.
 
@@ -134,7 +136,7 @@ def sync_slices(
                 )
                 continue
             try:
-                manifests = fetch_slice(client, store, spec)
+                manifests = fetch_slice(client, store, spec, page_limit=page_limit)
                 results = [load_manifest(conn, store, m, run_id=run_id) for m in manifests]
                 status = (
                     OutcomeStatus.UNCHANGED

@@ -107,6 +107,8 @@ def fetch_slice(
     client: PlacewiseClient,
     store: LandingStore,
     spec: SliceSpec,
+    *,
+    page_limit: int = MAX_PAGE_LIMIT,
 ) -> list[SliceManifest]:
     """Fetch ``spec`` and land it; return the manifests of the slice(s) that hold its data.
 
@@ -130,7 +132,7 @@ def fetch_slice(
         return [finish([_download(client, store, spec, spec.body(), acc)])]
 
     if result_type == "records":
-        return [finish(_fetch_pages(client, store, spec, acc))]
+        return [finish(_fetch_pages(client, store, spec, acc, page_limit))]
 
     part = _download(client, store, spec, spec.body(), acc)
     if _query_points(store, part, result_type) < MAX_QUERY_DATA_POINTS:
@@ -164,7 +166,11 @@ def fetch_slice(
 
 
 def _fetch_pages(
-    client: PlacewiseClient, store: LandingStore, spec: SliceSpec, acc: _Accumulator
+    client: PlacewiseClient,
+    store: LandingStore,
+    spec: SliceSpec,
+    acc: _Accumulator,
+    page_limit: int,
 ) -> list[LandedPart]:
     """Every page of a records query, each landed as a part, to the last one.
 
@@ -177,7 +183,7 @@ def _fetch_pages(
     seen: set[str] = set()
     cursor: str | None = None
     while True:
-        body = spec.body(page_info=cursor, limit=MAX_PAGE_LIMIT, cursor_key=cursor_key)
+        body = spec.body(page_info=cursor, limit=page_limit, cursor_key=cursor_key)
         part = _download(client, store, spec, body, acc)
         if parts and part.sha256 == parts[-1].sha256:
             raise _repeated(
