@@ -18,10 +18,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from placewise.api.variants import ApiVariants, load_variants
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 DEFAULT_NIGHTLY_CRON = "30 2 * * *"
-EXTRACT_MODES = ("export", "query")
+#: ``query`` (the documented endpoint, the default) or ``export`` (the undocumented exports).
+EXTRACT_MODES = ("query", "export")
+DEFAULT_API_CONTRACT_FILE = REPO_ROOT / "config" / "api-contract.yml"
 
 
 class PipelineSettingsError(ValueError):
@@ -84,20 +88,25 @@ class PipelineSettings:
     clubs_file: Path
     dbt_project_dir: Path
     restatement_days: int = 7
-    use_export: bool = True
+    use_export: bool = False
     backfill_token_reserve: int = 20
     rate_capacity: int = 60
     rate_refill_per_s: float = 6.0
     task_retries: int = 2
     nightly_cron: str = DEFAULT_NIGHTLY_CRON
-    #: The API settings file ``placewise doctor`` writes and the client reads (``api.variants``).
-    api_contract_file: Path = REPO_ROOT / "config" / "api-contract.yml"
+    #: The API settings file ``placewise doctor`` writes (which reading of the docs the API has).
+    api_contract_file: Path = DEFAULT_API_CONTRACT_FILE
+
+    def api_variants(self) -> ApiVariants:
+        """Which reading of the docs' open points the API has, from ``api_contract_file``
+        (the assumed readings when the file does not exist)."""
+        return load_variants(self.api_contract_file)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PipelineSettings:
         """Read and validate every setting (``os.environ`` when no mapping is given)."""
         env = os.environ if env is None else env
-        mode = env.get("PLACEWISE_EXTRACT_MODE", "export")
+        mode = env.get("PLACEWISE_EXTRACT_MODE", "query")
         if mode not in EXTRACT_MODES:
             raise PipelineSettingsError(
                 f"PLACEWISE_EXTRACT_MODE must be 'export' or 'query', got {mode!r}"
@@ -112,16 +121,12 @@ class PipelineSettings:
             ),
             restatement_days=_int(env, "PLACEWISE_RESTATEMENT_DAYS", 7),
             use_export=mode == "export",
+            api_contract_file=Path(
+                _text(env, "PLACEWISE_API_CONTRACT_FILE", str(DEFAULT_API_CONTRACT_FILE))
+            ),
             backfill_token_reserve=_int(env, "PLACEWISE_BACKFILL_TOKEN_RESERVE", 20),
             rate_capacity=_int(env, "PLACEWISE_RATE_CAPACITY", 60, positive=True),
             rate_refill_per_s=_float(env, "PLACEWISE_RATE_REFILL_PER_S", 6.0),
             task_retries=_int(env, "PLACEWISE_TASK_RETRIES", 2),
             nightly_cron=_cron(env, "PLACEWISE_NIGHTLY_CRON", DEFAULT_NIGHTLY_CRON),
-            api_contract_file=Path(
-                _text(
-                    env,
-                    "PLACEWISE_API_CONTRACT_FILE",
-                    str(REPO_ROOT / "config" / "api-contract.yml"),
-                )
-            ),
         )

@@ -32,11 +32,17 @@ from placewise.api.variants import ApiVariants, VariantsFileError, load_variants
 from placewise.config import PipelineSettings
 from placewise.doctor import DEFAULT_MAX_TOKENS, DoctorResult, run_doctor, write_settings
 from placewise.doctor.store import load_live_catalog, store_findings
-from placewise.extract.plan import SliceSpec, plan_club, plan_tenants, total_cost
+from placewise.extract.plan import (
+    SliceSpec,
+    plan_club,
+    plan_tenants,
+    tenants_unavailable_reason,
+    total_cost,
+)
 from placewise.landing.store import LandingStore
 from placewise.registry import Club, enabled_clubs, load_registry
 from placewise.sync import SyncSummary, replay, select_manifests, sync_slices
-from placewise.warehouse.schema import OPS_SCHEMA, connect_migrated, migrate_warehouse
+from placewise.warehouse.schema import OPS_SCHEMA, RAW_SCHEMA, connect_migrated, migrate_warehouse
 
 log = logging.getLogger(__name__)
 
@@ -94,20 +100,83 @@ def plan_for_club(
 ) -> list[SliceSpec]:
     """The slices of one club, limited to the reports it is registered for (and asked for)."""
     wanted = [r for r in club.reports if not reports or r in reports]
-    return plan_club(club.id, first_day, last_day, reports=wanted, use_export=settings.use_export)
+    return plan_club(
+        club.id,
+        first_day,
+        last_day,
+        reports=wanted,
+        use_export=settings.use_export,
+        variants=settings.api_variants(),
+    )
 
 
 def tenants_skip_reason(
-    club_ids: Sequence[int], reports: Sequence[str] | None = None
+    club_ids: Sequence[int],
+    reports: Sequence[str] | None = None,
+    settings: PipelineSettings | None = None,
 ) -> str | None:
-    """Why the tenants slices are left out of a run, or None when they belong in it."""
+    """Why the tenants slices are left out of a run, or None when they belong in it.
+
+    With ``settings``, also when the configured API can serve no cross-club totals at all
+    (``tenants_unavailable_reason``).
+    """
     if not club_ids:
         return "no clubs"
     if len(club_ids) < 2:
         return "they need at least two clubs"
     if reports and TENANTS_REPORT not in reports:
         return f"{TENANTS_REPORT} not requested"
+    if settings is not None:
+        return tenants_unavailable_reason(settings.api_variants())
     return None
+
+
+def club_timezones(clubs: Sequence[Club], conninfo: str | None = None) -> dict[int, str | None]:
+    """Each club's timezone: the registry's, else the zone of its latest loaded statistics
+    (what the API itself said for the club), else None (unknown)."""
+    zones: dict[int, str | None] = {c.id: c.timezone for c in clubs}
+    unknown = [club_id for club_id, zone in zones.items() if zone is None]
+    if unknown and conninfo is not None:
+        with connect_migrated(conninfo) as conn:
+            rows = conn.execute(
+                f"""
+                select club_id, latest.timezone
+                from unnest(%s::bigint[]) as club_id
+                cross join lateral (
+                    select timezone from {RAW_SCHEMA}.{TENANTS_REPORT}
+                    where _scope = 'club:' || club_id and aggregation = 'none'
+                      and timezone is not null
+                    order by stat_date desc limit 1
+                ) as latest
+                """,
+                (unknown,),
+            ).fetchall()
+        zones.update({int(club_id): zone for club_id, zone in rows})
+    return zones
+
+
+def plan_cross_club(
+    clubs: Sequence[Club],
+    first_day: date,
+    last_day: date,
+    settings: PipelineSettings,
+    conninfo: str | None = None,
+) -> list[SliceSpec]:
+    """The cross-club slices of the API's own totals for ``clubs``, the way the configured API
+    serves them (endpoint and timezone groups, ``extract.plan.plan_tenants``); empty, with the
+    reason logged, when it serves none."""
+    variants = settings.api_variants()
+    reason = tenants_unavailable_reason(variants)
+    if reason is not None:
+        log.warning("cross-club totals skipped: %s", reason)
+        return []
+    return plan_tenants(
+        [c.id for c in clubs],
+        first_day,
+        last_day,
+        variants=variants,
+        timezones=club_timezones(clubs, conninfo),
+    )
 
 
 @dataclass(frozen=True)
@@ -137,9 +206,14 @@ def plan_sync(
     club_ids: Sequence[int] | None = None,
     reports: Sequence[str] | None = None,
     tenants: bool = False,
+    conninfo: str | None = None,
 ) -> SyncPlan:
     """The slices of the chosen clubs (default: every enabled one) and, with ``tenants``, the
-    cross-club tenants slices; raises ``PlanError`` when the selection plans nothing."""
+    cross-club tenants slices; raises ``PlanError`` when the selection plans nothing.
+
+    ``conninfo`` lets the cross-club slices learn the zones of clubs the registry gives none
+    from the warehouse (``club_timezones``); without it such clubs share wall-clock windows.
+    """
     if last_day < first_day:
         raise PlanError(f"last day {last_day} is before first day {first_day}")
     clubs = select_clubs(settings, list(dict.fromkeys(club_ids)) if club_ids else None)
@@ -153,9 +227,11 @@ def plan_sync(
     ids = [c.id for c in clubs]
     skipped = None
     if tenants:
-        skipped = tenants_skip_reason(ids)
+        skipped = tenants_skip_reason(ids, settings=settings)
         if skipped is None:
-            specs += plan_tenants(ids, first_day, last_day)
+            specs += plan_cross_club(clubs, first_day, last_day, settings, conninfo)
+        else:
+            log.info("cross-club totals not planned: %s", skipped)
     if not specs:
         raise PlanError(
             f"nothing to plan: clubs {ids} are not registered for reports {list(reports or [])}"
@@ -191,9 +267,7 @@ def estimate_backfill(
         c.id: total_cost(plan_for_club(c, first_day, last_day, settings, reports)) for c in clubs
     }
     tenants = (
-        total_cost(plan_tenants([c.id for c in clubs], first_day, last_day))
-        if len(clubs) > 1
-        else 0
+        total_cost(plan_cross_club(clubs, first_day, last_day, settings)) if len(clubs) > 1 else 0
     )
     slowest = max([*per_club.values(), tenants], default=0)
     refill = max(settings.rate_refill_per_s, 0.001)
@@ -231,7 +305,7 @@ def build_client(
         refill_per_s=settings.rate_refill_per_s,
         reserve=reserve,
     )
-    return PlacewiseClient(api, pacer=pacer)
+    return PlacewiseClient(api, pacer=pacer, variants=settings.api_variants())
 
 
 def sync(

@@ -64,7 +64,9 @@ def stats_spec(aggregation=None, window=None, endpoint=Endpoint.EXPORT, filter=N
 
 
 def test_plan_club_statistics_get_one_slice_per_day_and_aggregation():
-    slices = [s for s in plan_club(1001, FIRST, LAST) if s.report == "sendings_stats"]
+    slices = [
+        s for s in plan_club(1001, FIRST, LAST, use_export=True) if s.report == "sendings_stats"
+    ]
     assert len(slices) == 3 * len(STATS_AGGS) == 15
     assert {(s.window, s.aggregation) for s in slices} == {
         (day(d), agg) for d in (FIRST, FIRST + timedelta(1), LAST) for agg in STATS_AGGS
@@ -88,7 +90,9 @@ def test_plan_club_orders_snapshots_first_then_windows_by_end_descending():
 
 
 def test_plan_club_export_timeseries_are_one_window_per_aggregation():
-    slices = [s for s in plan_club(1001, FIRST, LAST) if s.result_type == "timeseries"]
+    slices = [
+        s for s in plan_club(1001, FIRST, LAST, use_export=True) if s.result_type == "timeseries"
+    ]
     expected = {(r, a) for r, aggs in TIMESERIES.items() for a in aggs}
     assert {(s.report, s.aggregation) for s in slices} == expected
     assert len(slices) == len(expected)
@@ -103,7 +107,12 @@ def test_plan_club_query_timeseries_are_split_in_pieces_of_at_most_149_buckets()
     assert MAX_PLANNED_BUCKETS == MAX_TIMESERIES_BUCKETS - 1 == 149
     first, last = date(2026, 1, 1), date(2026, 7, 19)  # 200 days
     slices = plan_club(
-        1001, first, last, reports=["member_balance"], aggregations={"member_balance": (None,)}
+        1001,
+        first,
+        last,
+        reports=["member_balance"],
+        aggregations={"member_balance": (None,)},
+        use_export=True,
     )
     assert len(slices) == 1 and slices[0].window == Window.days(first, last)
 
@@ -309,7 +318,7 @@ def test_with_window_and_with_endpoint_keep_everything_else():
 
 
 def test_total_cost_sums_every_slice():
-    slices = plan_club(1001, FIRST, LAST)
+    slices = plan_club(1001, FIRST, LAST, use_export=True)
     assert total_cost(slices) == sum(s.token_cost() for s in slices)
     # 15 stats x 2 + 9 timeseries x 3 + records 2 + 2 + 2, all x5 for the export
     assert total_cost(slices) == (15 * 2 + 9 * 3 + 2 + 2 + 2) * 5
@@ -317,8 +326,9 @@ def test_total_cost_sums_every_slice():
 
 
 def test_total_cost_of_a_query_plan_is_a_fifth_of_the_export_plan():
-    export = plan_club(1001, FIRST, LAST)
-    query = plan_club(1001, FIRST, LAST, use_export=False)
+    export = plan_club(1001, FIRST, LAST, use_export=True)
+    query = plan_club(1001, FIRST, LAST)
+    assert {s.endpoint for s in query} == {Endpoint.QUERY}  # the documented endpoint by default
     assert total_cost(export) == 5 * total_cost(query)
     tenants = plan_tenants([1001, 1002], FIRST, LAST, variants=REFUSED)
     assert total_cost(tenants) == 15 * 2 * 5

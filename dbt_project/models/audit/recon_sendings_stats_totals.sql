@@ -9,7 +9,9 @@ with tenants_partitions as (
         lp.aggregation as api_aggregation,
         lp.slice_id as tenants_slice_id,
         slices.club_ids,
-        slices.server_date as tenants_server_date,
+        -- the as-of of an answer: its Date header, else the request time (date_header=absent)
+        coalesce(slices.as_of, slices.server_date) as tenants_server_date,
+        coalesce(slices.as_of_source, 'date_header') as tenants_as_of_source,
         case
             when lp.aggregation = 'none' then 'total'
             else lp.aggregation
@@ -96,7 +98,9 @@ club_partitions as (
         tp.stat_date,
         tp.aggregation,
         count(*)::integer as club_partitions,
-        min(slices.server_date) as club_server_date
+        min(coalesce(slices.as_of, slices.server_date)) as club_server_date,
+        bool_or(coalesce(slices.as_of_source, 'date_header') = 'request_time')
+            as club_as_of_from_request_time
     from tenants_partitions as tp
     inner join {{ source('placewise_ops', 'loaded_partitions') }} as lp
         on
@@ -147,6 +151,13 @@ final as (
         compared.rebuilt_events - compared.api_events as difference,
         cardinality(tp.club_ids) - coalesce(cp.club_partitions, 0) as club_partitions_missing,
         least(tp.tenants_server_date, cp.club_server_date) as api_as_of,
+        case
+            when
+                tp.tenants_as_of_source = 'request_time'
+                or coalesce(cp.club_as_of_from_request_time, false)
+                then 'request_time'
+            else 'date_header'
+        end as api_as_of_source,
         coalesce(
             least(tp.tenants_server_date, cp.club_server_date)
             >= (compared.stat_date + 1 + {{ var('settle_days', 7) }})::timestamp

@@ -18,7 +18,7 @@ per_scope as (
         max(club_ids) as club_ids,
         max(window_start) filter (where status = 'loaded') as last_window_start,
         max(window_end) filter (where status = 'loaded') as last_window_end,
-        max(server_date) filter (where status = 'loaded') as last_server_date,
+        max(coalesce(as_of, server_date)) filter (where status = 'loaded') as last_server_date,
         max(loaded_at) filter (where status = 'loaded') as last_loaded_at,
         count(*) filter (where status = 'loaded')::integer as loaded_slices,
         count(*) filter (where status = 'quarantined')::integer as quarantined_slices,

@@ -144,7 +144,7 @@ def _sync_tenants_task(backfill: bool) -> Any:
     ) -> OutcomePayload:
         settings = PipelineSettings.from_env()
         wanted = (params or {}).get("reports") if backfill else None
-        label, has_work = tasks.tenants_label(items, wanted)
+        label, has_work = tasks.tenants_label(items, wanted, settings)
         if not has_work:
             return tasks.run_and_report(
                 _outcome_pusher(ti), OutcomeKind.TENANTS, label, SyncSummary

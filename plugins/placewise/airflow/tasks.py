@@ -19,7 +19,6 @@ from typing import NotRequired, TypedDict
 from placewise import service
 from placewise.api.settings import ApiSettings
 from placewise.config import PipelineSettings
-from placewise.extract.plan import plan_tenants
 from placewise.registry import Club
 from placewise.service import BackfillEstimate
 from placewise.sync import OutcomeStatus, SyncSummary
@@ -340,10 +339,15 @@ def sync_club(
     )
 
 
-def tenants_label(items: Sequence[WorkItem], reports: Sequence[str] | None) -> tuple[str, bool]:
-    """The tenants task's label, and whether it has slices to sync."""
+def tenants_label(
+    items: Sequence[WorkItem],
+    reports: Sequence[str] | None,
+    settings: PipelineSettings | None = None,
+) -> tuple[str, bool]:
+    """The tenants task's label, and whether it has slices to sync (with ``settings``: also
+    whether the configured API serves cross-club totals at all)."""
     club_ids = [item["club"]["id"] for item in items]
-    skipped = service.tenants_skip_reason(club_ids, reports)
+    skipped = service.tenants_skip_reason(club_ids, reports, settings)
     if skipped is not None:
         return f"tenants (skipped: {skipped})", False
     return f"tenants {sorted(club_ids)}", True
@@ -361,10 +365,12 @@ def sync_tenants(
 ) -> SyncSummary:
     """The cross-club tenants exports that carry the API's own ``total_*`` figures."""
     window = items[0]["window"]
-    specs = plan_tenants(
-        [item["club"]["id"] for item in items],
+    specs = service.plan_cross_club(
+        [club_from_payload(item["club"]) for item in items],
         parse_day(window["first_day"], "first_day"),
         parse_day(window["last_day"], "last_day"),
+        settings,
+        conninfo,
     )
     return service.sync(
         specs,

@@ -158,7 +158,7 @@ def plan_club(
     *,
     reports: Iterable[str] | None = None,
     aggregations: Mapping[str, Sequence[str | None]] = DEFAULT_REPORT_AGGREGATIONS,
-    use_export: bool = True,
+    use_export: bool = False,
     variants: ApiVariants | None = None,
 ) -> list[SliceSpec]:
     """All slices of one club for local days ``first_day``..``last_day`` (newest first).

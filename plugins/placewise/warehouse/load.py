@@ -58,6 +58,8 @@ class LoadResult:
     load_seconds: float
     unknown_enum_values: dict[str, int] = field(default_factory=dict)
     unchanged: bool = False
+    #: Buckets of the answer outside the slice's own days, dropped rather than loaded.
+    dropped_buckets: int = 0
 
 
 def context_of(manifest: SliceManifest) -> SliceContext:
@@ -93,10 +95,10 @@ def _insert_slice(
         insert into {OPS_SCHEMA}.slices (
             slice_key, scope, club_ids, report, result_type, aggregation, interval,
             window_start, window_end, endpoint, request_body, response_sha256, landed_paths,
-            bytes, tokens_spent, attempts, requested_at, server_date, fetch_seconds,
-            loaded_at, status, run_id)
+            bytes, tokens_spent, attempts, requested_at, server_date, as_of, as_of_source,
+            fetch_seconds, loaded_at, status, run_id)
         values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s,
-                %s, %s, %s, %s, %s, %s, now(), %s, %s)
+                %s, %s, %s, %s, %s, %s, %s, %s, now(), %s, %s)
         returning slice_id, loaded_at
         """,
         (
@@ -118,6 +120,7 @@ def _insert_slice(
             manifest.attempts,
             manifest.fetched_at,
             manifest.server_date,
+            *as_of(manifest),
             manifest.fetch_seconds,
             status,
             run_id,
@@ -125,6 +128,24 @@ def _insert_slice(
     ).fetchone()
     assert row is not None
     return int(row[0]), row[1]
+
+
+#: Where a slice's as-of time came from (``placewise_ops.slices.as_of_source``).
+AS_OF_DATE_HEADER = "date_header"
+AS_OF_REQUEST_TIME = "request_time"
+
+
+def as_of(manifest: SliceManifest) -> tuple[str, str]:
+    """The time the answer describes, and where that came from.
+
+    The answer's ``Date`` header when the API sends one; an API without it
+    (``date_header=absent``) gets the time the request was made, which is no later than the
+    moment the answer was computed, so "settled" never comes too early. Every consumer (the
+    reconciliation's settled days, sync_status) reads ``as_of``, never ``server_date``.
+    """
+    if manifest.server_date is not None:
+        return manifest.server_date, AS_OF_DATE_HEADER
+    return manifest.fetched_at, AS_OF_REQUEST_TIME
 
 
 def _combined_sha(manifest: SliceManifest) -> str:
@@ -363,10 +384,12 @@ def load_manifest(
             elapsed = time.monotonic() - started
             conn.execute(
                 f"""update {OPS_SCHEMA}.slices set rows = %s, load_seconds = %s,
-                    unknown_enum_values = %s::jsonb where slice_id = %s""",
+                    dropped_buckets = %s, unknown_enum_values = %s::jsonb
+                    where slice_id = %s""",
                 (
                     stats.rows,
                     elapsed,
+                    stats.dropped_buckets,
                     json.dumps(dict(stats.unknown_enum_values))
                     if stats.unknown_enum_values
                     else None,
@@ -390,12 +413,25 @@ def load_manifest(
             manifest.scope,
             dict(stats.unknown_enum_values),
         )
+    if stats.dropped_buckets:
+        log.info(
+            "%s: %d bucket(s) of the answer lie outside the slice's days and were dropped",
+            manifest.slice_key,
+            stats.dropped_buckets,
+        )
+    if manifest.server_date is None:
+        log.info(
+            "%s: the answer has no Date header; its as-of time is the request time %s",
+            manifest.slice_key,
+            manifest.fetched_at,
+        )
     return LoadResult(
         slice_id=slice_id,
         slice_key=manifest.slice_key,
         rows=stats.rows,
         load_seconds=elapsed,
         unknown_enum_values=dict(stats.unknown_enum_values),
+        dropped_buckets=stats.dropped_buckets,
     )
 
 

@@ -66,6 +66,10 @@ class PayloadStats:
     rows: int = 0
     unknown_enum_values: Counter[str] = field(default_factory=Counter)
     timezones: set[str] = field(default_factory=set)
+    #: Buckets of the answer outside the slice's own days, dropped rather than loaded: a
+    #: timeseries may carry the bucket starting at ``to`` (variant ``window_end=bucket_at_to``),
+    #: which belongs to the next window's days.
+    dropped_buckets: int = 0
 
 
 def _json_number(value: Any) -> Any:
@@ -189,14 +193,18 @@ class _ContentRules:
         """The club of a row that names none.
 
         In a single-club answer, the club asked for. Across clubs, none if the aggregation sums
-        over clubs (the catalog's ``AggregationSpec.drops_club``: ``total_*`` and the like);
-        any other cross-club row must name its club. The catalog takes the API's own Metadata
-        first (``placewise.api.live_catalog``), so an aggregation the API offers and the docs
-        did not show is known; one neither describes is a bad payload naming it, not a crash.
+        over clubs (the catalog's ``AggregationSpec.drops_club``: ``total_*`` and the like), and
+        none for a series without aggregation: customers sharing a timezone may be answered one
+        merged series (variant ``same_tz_merge=merged``), which is the cross-club total. Any
+        other cross-club row must name its club. The catalog takes the API's own Metadata first
+        (``placewise.api.live_catalog``), so an aggregation the API offers and the docs did not
+        show is known; one neither describes is a bad payload naming it, not a crash.
         """
         ctx = self._ctx
         if not ctx.is_multi:
             return ctx.single_club
+        if what == "series" and ctx.aggregation == NO_AGGREGATION:
+            return None
         if ctx.aggregation != NO_AGGREGATION:
             agg = ctx.spec.aggregations.get(ctx.aggregation)
             if agg is None:
@@ -313,7 +321,14 @@ def statistics_rows(
     stat_date = start.date()
     range_timezone = header.range_timezone
     count, label_rules, zone = rules.count, rules.label, rules.zone
+    inside = (
+        None if header.time_buckets is None else _buckets_inside(header.time_buckets, ctx.window)
+    )
+    if inside is not None:
+        stats.dropped_buckets += inside.count(False)
     for index, (label, series_timezone, value) in enumerate(series):
+        if inside is not None and type(value) is list:  # a bucketed series: its values
+            value = _window_total(value, inside, rules, index)
         if value is None:
             continue
         value = count(value, "series", index)
@@ -332,6 +347,25 @@ def statistics_rows(
             _compact_json(label),
             value,
         )
+
+
+def _buckets_inside(time_buckets: list[str], window: Window) -> list[bool]:
+    """Per bucket of a bucketed statistics answer: does it start inside the slice's window?"""
+    return [window.start <= parse_api_time(b)[0] < window.end for b in time_buckets]
+
+
+def _window_total(
+    values: list[Any], inside: list[bool], rules: _ContentRules, index: int
+) -> int | float | None:
+    """The total of a bucketed statistics series over the slice's window: the sum of its
+    values in the buckets inside it (None when it has none there)."""
+    total: int | float | None = None
+    for position, (value, keep) in enumerate(zip(values, inside, strict=True)):
+        if value is None or not keep:
+            continue
+        value = rules.count(value, "series", index, f"bucket {position}")
+        total = value if total is None else total + value
+    return total
 
 
 TimeseriesRow = tuple[
@@ -355,16 +389,18 @@ def timeseries_rows(
     if header.interval and ctx.interval and header.interval != ctx.interval:
         raise BadPayloadError(f"{where}: interval {header.interval!r}, asked {ctx.interval!r}")
     buckets = [parse_api_time(b) for b in header.time_buckets]
-    if ctx.window is not None:
-        for local, _ in buckets:
-            if not (ctx.window.start <= local < ctx.window.end):
-                raise BadPayloadError(
-                    f"{where}: bucket {local.isoformat()} is outside the requested window "
-                    f"{ctx.window.label()}"
-                )
-    # per bucket: local time, its date, its instant if the body gave one, its name in messages
+    # A slice owns its window's days. A bucket outside them (the bucket starting at `to` that
+    # window_end=bucket_at_to answers, as the docs' own example does) belongs to the days of
+    # another window: it is dropped and counted, so adjacent windows never load a day twice.
+    owned = [
+        ctx.window is None or ctx.window.start <= local < ctx.window.end for local, _ in buckets
+    ]
+    stats.dropped_buckets += owned.count(False)
+    # per owned bucket: its position, local time, date, instant if the body gave one, its name
     columns = [
-        (local, local.date(), instant, f"bucket {local.isoformat()}") for local, instant in buckets
+        (position, local, local.date(), instant, f"bucket {local.isoformat()}")
+        for position, ((local, instant), keep) in enumerate(zip(buckets, owned, strict=True))
+        if keep
     ]
     interval = header.interval or ctx.interval
     aggregation = ctx.aggregation
@@ -380,7 +416,9 @@ def timeseries_rows(
             if timezone:
                 stats.timezones.add(timezone)
         label = _compact_json(item.label)
-        for (local, day, instant, name), value in zip(columns, item.values, strict=True):
+        values = item.values
+        for position, local, day, instant, name in columns:
+            value = values[position]
             if value is None:
                 continue
             value = count(value, "series", index, name)

@@ -149,6 +149,12 @@ create table if not exists {OPS_SCHEMA}.slices (
     run_id            text,
     unknown_enum_values jsonb
 );
+-- Columns added after the first release (idempotent for warehouses migrated before):
+-- buckets of an answer outside the slice's own days, dropped rather than loaded; and the
+-- as-of time of the answer: its Date header, else the time it was requested.
+alter table {OPS_SCHEMA}.slices add column if not exists dropped_buckets integer not null default 0;
+alter table {OPS_SCHEMA}.slices add column if not exists as_of timestamptz;
+alter table {OPS_SCHEMA}.slices add column if not exists as_of_source text;
 create index if not exists slices_key_idx on {OPS_SCHEMA}.slices (slice_key, slice_id);
 create index if not exists slices_report_idx on {OPS_SCHEMA}.slices (report, scope, status);
 
@@ -316,11 +322,30 @@ def expected_tables() -> list[str]:
     )
 
 
+#: Columns ``migrate`` adds to tables that older warehouses already have (``schema.table.column``).
+ADDED_COLUMNS: tuple[str, ...] = (
+    f"{OPS_SCHEMA}.slices.dropped_buckets",
+    f"{OPS_SCHEMA}.slices.as_of",
+    f"{OPS_SCHEMA}.slices.as_of_source",
+)
+
+
 def missing_tables(conn: psycopg.Connection) -> list[str]:
-    """The tables ``migrate`` would create that the warehouse does not have (one query)."""
+    """The tables (and added columns) ``migrate`` would create that the warehouse does not
+    have (one query)."""
     wanted = expected_tables()
     rows = conn.execute(
-        "select name from unnest(%s::text[]) as name where to_regclass(name) is null", (wanted,)
+        """
+        select name from unnest(%s::text[]) as name where to_regclass(name) is null
+        union all
+        select name from unnest(%s::text[]) as name
+        where not exists (
+            select 1 from information_schema.columns c
+            where c.table_schema = split_part(name, '.', 1)
+              and c.table_name = split_part(name, '.', 2)
+              and c.column_name = split_part(name, '.', 3))
+        """,
+        (wanted, list(ADDED_COLUMNS)),
     ).fetchall()
     return [name for (name,) in rows]
 
