@@ -12,8 +12,10 @@ import dataclasses
 from datetime import datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 import yaml
+from placewise.airflow import tasks
 from placewise.api.settings import ApiSettings
 from placewise.api.variants import (
     VARIANTS,
@@ -24,10 +26,10 @@ from placewise.api.variants import (
 )
 from placewise.cli import main
 from placewise.config import PipelineSettings
-from placewise.doctor import Verdict
+from placewise.doctor import Verdict, configured_reports
 from placewise.local.processes import running_simulator
 from placewise.registry import Club
-from placewise.service import DoctorOutcome, doctor
+from placewise.service import DoctorOutcome, doctor, migrate
 
 #: The suite's frozen simulator clock and generous rate limits (as in ``tests/conftest.py``).
 SIMULATOR_NOW = "2026-11-28T06:00:00+00:00"
@@ -203,3 +205,52 @@ def test_the_cli_prints_the_plan_first_then_the_table(cli_env, capsys):
     ]
     assert "dev-token" not in out
     assert main(["doctor", "--check"]) == 0
+
+
+def test_the_dag_task_stores_findings_and_metadata_and_fails_on_what_cannot_be_absorbed(
+    pipeline_settings, fresh_database
+):
+    migrate(fresh_database)
+    logged: list[str] = []
+    with running_simulator(simulator_args("menu_only_reports=served")) as sim:
+        api = ApiSettings(base_url=sim.url, token="dev-token")
+        payload = tasks.run_doctor(
+            {"max_tokens": 60},
+            settings=pipeline_settings,
+            api=api,
+            conninfo=fresh_database,
+            run_id="manual__1",
+            log_line=logged.append,
+        )
+    assert payload["differences"] == {"menu_only_reports": "served"}
+    assert payload["tokens_spent"] <= 60 and payload["blockers"] == []
+    assert any(line.startswith("plan (tokens") for line in logged)
+    assert any(line.startswith("assumption") for line in logged)
+    with psycopg.connect(fresh_database) as conn:
+        rows = conn.execute(
+            "select assumption, verdict, tokens from placewise_ops.api_findings "
+            "where run_id = 'manual__1' order by position"
+        ).fetchall()
+        cached = dict(conn.execute("select report, metadata from placewise_ops.report_metadata"))
+    assert ("menu_only_reports", "differs", 1) in rows
+    assert sum(tokens for _, _, tokens in rows) == payload["tokens_spent"]
+    assert cached["offers"]["result_type"] == "records"  # the menu-only report it read
+    assert set(configured_reports(CLUBS)) <= set(cached)
+
+    with running_simulator(simulator_args("cross_customer_query=refused", "exports=absent")) as sim:
+        api = ApiSettings(base_url=sim.url, token="dev-token")
+        with pytest.raises(tasks.DoctorBlockedError, match="no reconciliation source"):
+            tasks.run_doctor(
+                {},
+                settings=pipeline_settings,
+                api=api,
+                conninfo=fresh_database,
+                run_id="manual__2",
+                log_line=logged.append,
+            )
+    assert any(line.startswith("cannot absorb: no reconciliation source") for line in logged)
+    with psycopg.connect(fresh_database) as conn:
+        [(count,)] = conn.execute(
+            "select count(*) from placewise_ops.api_findings where run_id = 'manual__2'"
+        ).fetchall()
+    assert count > 0  # what it found is kept even when the run fails

@@ -19,6 +19,7 @@ from typing import NotRequired, TypedDict
 from placewise import service
 from placewise.api.settings import ApiSettings
 from placewise.config import PipelineSettings
+from placewise.doctor import render_table
 from placewise.registry import Club
 from placewise.service import BackfillEstimate
 from placewise.sync import OutcomeStatus, SyncSummary
@@ -408,9 +409,78 @@ def describe_estimate(estimate: BackfillEstimate) -> str:
     )
 
 
+# --- the doctor -----------------------------------------------------------------------------------
+
+
+class DoctorParams(TypedDict, total=False):
+    """The ``placewise_doctor`` DAG's params."""
+
+    max_tokens: int
+
+
+class DoctorPayload(TypedDict):
+    """What a doctor run found, as XCom: spent tokens, the readings and what blocks."""
+
+    run_id: str
+    tokens_spent: int
+    max_tokens: int
+    differences: dict[str, str]
+    unknown: list[str]
+    blockers: list[str]
+    settings_file: str | None
+
+
+class DoctorBlockedError(RuntimeError):
+    """The API differs in a way the pipeline cannot absorb; the message says what to change."""
+
+
+def run_doctor(
+    params: DoctorParams,
+    *,
+    settings: PipelineSettings,
+    api: ApiSettings,
+    conninfo: str,
+    run_id: str,
+    log_line: Callable[[str], None] = log.info,
+) -> DoctorPayload:
+    """``placewise doctor`` as a task: log the plan and the table, store the findings, write the
+    settings file; raise ``DoctorBlockedError`` (after logging) when something cannot be
+    absorbed."""
+    raw = params.get("max_tokens", service.DEFAULT_MAX_TOKENS)
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+        raise ValueError(f"max_tokens must be a whole number of tokens >= 0, got {raw!r}")
+    outcome = service.doctor(
+        settings, api, conninfo=conninfo, run_id=run_id, max_tokens=raw, show_plan=log_line
+    )
+    result = outcome.result
+    log_line(render_table(result.findings))
+    log_line(f"{result.tokens_spent} of at most {result.max_tokens} tokens spent")
+    if outcome.settings_file is not None:
+        log_line(
+            f"readings written to {outcome.settings_file} on this worker "
+            "(PLACEWISE_API_CONTRACT_FILE; point it at storage every worker reads)"
+        )
+    for blocker in result.blockers:
+        log_line(f"cannot absorb: {blocker}")
+    if result.blockers:
+        raise DoctorBlockedError("; ".join(result.blockers))
+    return {
+        "run_id": outcome.run_id,
+        "tokens_spent": result.tokens_spent,
+        "max_tokens": result.max_tokens,
+        "differences": result.variants.differences(),
+        "unknown": list(result.unknown),
+        "blockers": list(result.blockers),
+        "settings_file": str(outcome.settings_file) if outcome.settings_file else None,
+    }
+
+
 __all__ = [
     "BackfillParams",
     "ClubPayload",
+    "DoctorBlockedError",
+    "DoctorParams",
+    "DoctorPayload",
     "OutcomeKind",
     "OutcomePayload",
     "ReplayParams",
