@@ -443,6 +443,7 @@ def doctor(
         transport=transport,
         now=now,
         show_plan=show_plan,
+        use_export=settings.use_export,
     )
     written = None
     if result.aborted is None:

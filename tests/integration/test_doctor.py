@@ -254,3 +254,13 @@ def test_the_dag_task_stores_findings_and_metadata_and_fails_on_what_cannot_be_a
             "select count(*) from placewise_ops.api_findings where run_id = 'manual__2'"
         ).fetchall()
     assert count > 0  # what it found is kept even when the run fails
+
+
+def test_absent_exports_block_a_pipeline_set_to_extract_through_them(pipeline_settings):
+    exporting = dataclasses.replace(pipeline_settings, use_export=True)
+    outcome, _ = run_against(exporting, "exports=absent")
+    assert outcome.result.blockers == [
+        "the export endpoints answer 404 but PLACEWISE_EXTRACT_MODE=export: set "
+        "PLACEWISE_EXTRACT_MODE=query (the documented endpoint, paged)"
+    ]
+    assert load_variants(exporting.api_contract_file).exports == "absent"

@@ -55,6 +55,8 @@ class DoctorContext:
     clubs: list[Club]
     reports: list[str]
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    #: True when the pipeline is set to extract through the exports (PLACEWISE_EXTRACT_MODE).
+    use_export: bool = False
     #: report -> the Metadata body the API returned for it.
     metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: variant -> value found.
@@ -463,11 +465,12 @@ def check_cursor_key(ctx: DoctorContext) -> Finding:
 
 
 def _cursor_blocker(ctx: DoctorContext, why: str) -> str | None:
-    if ctx.found.get("exports", "present") == "present":
+    if ctx.use_export:
         return None  # records come from the export, which is not paged
     return (
-        f"{why} and the export endpoints are absent, so records reports cannot be read in "
-        "full: ask Placewise which body key carries pagination.next_page_info back"
+        f"{why}, so records reports cannot be read in full through the query endpoint: set "
+        "PLACEWISE_EXTRACT_MODE=export if the exports exist, or ask Placewise which body key "
+        "carries pagination.next_page_info back"
     )
 
 
@@ -538,12 +541,20 @@ def _export_row(
     if title == "export":
         if present is not None:
             ctx.found["exports"] = present
+        blocker = None
+        if present == "absent" and ctx.use_export:
+            blocker = (
+                "the export endpoints answer 404 but PLACEWISE_EXTRACT_MODE=export: set "
+                "PLACEWISE_EXTRACT_MODE=query (the documented endpoint, paged)"
+            )
         verdict = (
             Verdict.UNKNOWN
             if present is None
             else (Verdict.HOLDS if present == "present" else Verdict.DIFFERS)
         )
-        return Finding(title, assume, does, verdict, variant="exports", value=present)
+        return Finding(
+            title, assume, does, verdict, variant="exports", value=present, blocker=blocker
+        )
     if present is not None and ctx.found.get("exports") not in (None, present):
         does += f"; the export is {ctx.found['exports']}: the tenants export's answer is used"
         ctx.found["exports"] = present

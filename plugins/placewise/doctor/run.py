@@ -106,15 +106,17 @@ def run_doctor(
     transport: httpx.BaseTransport | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     show_plan: Callable[[str], None] | None = None,
+    use_export: bool = False,
 ) -> DoctorResult:
-    """Probe the API at ``api`` for the enabled ``clubs`` and their reports."""
+    """Probe the API at ``api`` for the enabled ``clubs`` and their reports (``use_export``:
+    the pipeline extracts through the exports, so an absent export blocks it)."""
     previous = previous or ApiVariants()
     enabled = [c for c in clubs if c.enabled]
     reports = configured_reports(enabled)
     findings: list[Finding] = []
     blockers: list[str] = []
     with ProbeSession(api, max_tokens, transport=transport) as session:
-        ctx = DoctorContext(session, enabled, reports, now=now)
+        ctx = DoctorContext(session, enabled, reports, now=now, use_export=use_export)
         probes = build_probes(reports)
         if show_plan is not None:
             show_plan(render_plan(plan_doctor(probes, ctx), max_tokens))
