@@ -12,6 +12,11 @@ Credentials come only from the environment (``WAREHOUSE_URL``, ``PLACEWISE_API_U
 * ``doctor``   probe an API before the first sync within a token budget, print what holds and
   what differs, and write the readings found to the API settings file (``--check``: validate
   that file, no API call). Exit 1 when a difference is one the pipeline cannot absorb.
+* ``status``   the operators' status page as terminal tables, or (``--html FILE``) the very page
+  the Airflow UI shows under "Placewise", as one self-contained file (read-only).
+
+``sync`` and ``replay`` report progress on stderr: a bar (slices, tokens, ETA) on a terminal,
+one plain line every ``PLACEWISE_PROGRESS_EVERY`` slices otherwise.
 
 Every operation is a call into ``placewise.service``, the same one the Airflow tasks make.
 
@@ -40,7 +45,9 @@ from placewise.api.settings import ApiSettings, SettingsError
 from placewise.api.variants import VariantsFileError
 from placewise.config import PipelineSettings
 from placewise.doctor import DEFAULT_MAX_TOKENS, check_settings_file, render_table
+from placewise.progress import ProgressReporter
 from placewise.registry import RegistryError, load_registry
+from placewise.status.queries import DEFAULT_DAYS, DEFAULT_RUNS
 from placewise.sync import FATAL_ERRORS, SyncSummary
 from placewise.warehouse.schema import OPS_SCHEMA, RAW_SCHEMA, WarehouseNotMigratedError
 
@@ -200,6 +207,7 @@ def cmd_sync(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         conninfo=conninfo,
         run_id=_run_id("sync"),
         skip_loaded=args.resume,
+        progress=_progress("sync", settings),
     )
     return _finish(summary)
 
@@ -217,12 +225,52 @@ def cmd_replay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             club_ids=args.club or None,
             first_day=args.first_day,
             last_day=args.last_day,
+            progress=_progress("replay", settings),
         )
     except service.NothingToReplayError:
         raise CliError(
             f"nothing to replay in {settings.landing_root} for the given filters"
         ) from None
     return _finish(summary)
+
+
+def _progress(command: str, settings: PipelineSettings) -> ProgressReporter:
+    return ProgressReporter.for_stream(sys.stderr, label=command, every=settings.progress_every)
+
+
+def cmd_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from placewise.status.queries import WarehouseNotReadyError, read_status
+
+    conninfo = _warehouse_url(env)
+    try:
+        report = read_status(conninfo, runs=args.runs, days=args.days)
+    except WarehouseNotReadyError as exc:
+        raise CliError(str(exc)) from None
+    if args.html is None:
+        from placewise.status.text import render_text
+
+        sys.stdout.write(render_text(report))
+        return EXIT_OK
+    from placewise.status.render import render_html
+
+    page = render_html(report)
+    try:
+        with open(args.html, "w", encoding="utf-8") as out:
+            out.write(page)
+    except OSError as exc:
+        raise CliError(f"cannot write {args.html}: {exc.strerror}") from None
+    print(f"wrote {args.html} ({len(page.encode()):,} bytes): open it in a browser")
+    return EXIT_OK
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"bad count {text!r}: expected a positive integer")
+    return value
 
 
 def cmd_migrate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -376,6 +424,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="validate the API settings file (PLACEWISE_API_CONTRACT_FILE) without any API call",
     )
     doctor.set_defaults(handler=cmd_doctor)
+
+    status = sub.add_parser(
+        "status", help="the status page: per club, runs, reconciliation, quarantine (read-only)"
+    )
+    status.add_argument(
+        "--html",
+        metavar="FILE",
+        help="write the page (with its plots) as one self-contained HTML file instead",
+    )
+    status.add_argument(
+        "--runs",
+        type=_positive,
+        default=DEFAULT_RUNS,
+        metavar="N",
+        help=f"recent runs listed (default {DEFAULT_RUNS})",
+    )
+    status.add_argument(
+        "--days",
+        type=_positive,
+        default=DEFAULT_DAYS,
+        metavar="N",
+        help=f"days of reconciliation and trends shown (default {DEFAULT_DAYS})",
+    )
+    status.set_defaults(handler=cmd_status)
     return parser
 
 

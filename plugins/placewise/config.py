@@ -26,6 +26,7 @@ DEFAULT_NIGHTLY_CRON = "30 2 * * *"
 #: ``query`` (the documented endpoint, the default) or ``export`` (the undocumented exports).
 EXTRACT_MODES = ("query", "export")
 DEFAULT_API_CONTRACT_FILE = REPO_ROOT / "config" / "api-contract.yml"
+DBT_EXECUTION_MODES = ("watcher", "local")
 
 
 class PipelineSettingsError(ValueError):
@@ -94,6 +95,8 @@ class PipelineSettings:
     rate_refill_per_s: float = 6.0
     task_retries: int = 2
     nightly_cron: str = DEFAULT_NIGHTLY_CRON
+    dbt_execution: str = "watcher"
+    progress_every: int = 25
     #: The API settings file ``placewise doctor`` writes (which reading of the docs the API has).
     api_contract_file: Path = DEFAULT_API_CONTRACT_FILE
 
@@ -110,6 +113,11 @@ class PipelineSettings:
         if mode not in EXTRACT_MODES:
             raise PipelineSettingsError(
                 f"PLACEWISE_EXTRACT_MODE must be 'export' or 'query', got {mode!r}"
+            )
+        dbt_execution = env.get("PLACEWISE_DBT_EXECUTION") or "watcher"
+        if dbt_execution not in DBT_EXECUTION_MODES:
+            raise PipelineSettingsError(
+                f"PLACEWISE_DBT_EXECUTION must be 'watcher' or 'local', got {dbt_execution!r}"
             )
         return cls(
             landing_root=_text(env, "PLACEWISE_LANDING_ROOT", str(REPO_ROOT / ".demo" / "landing")),
@@ -129,4 +137,6 @@ class PipelineSettings:
             rate_refill_per_s=_float(env, "PLACEWISE_RATE_REFILL_PER_S", 6.0),
             task_retries=_int(env, "PLACEWISE_TASK_RETRIES", 2),
             nightly_cron=_cron(env, "PLACEWISE_NIGHTLY_CRON", DEFAULT_NIGHTLY_CRON),
+            dbt_execution=dbt_execution,
+            progress_every=_int(env, "PLACEWISE_PROGRESS_EVERY", 25, positive=True),
         )

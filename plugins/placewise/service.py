@@ -15,9 +15,10 @@ Operations with a warehouse first install the API's cached report Metadata as th
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -40,6 +41,7 @@ from placewise.extract.plan import (
     total_cost,
 )
 from placewise.landing.store import LandingStore
+from placewise.progress import ProgressReporter
 from placewise.registry import Club, enabled_clubs, load_registry
 from placewise.sync import SyncSummary, replay, select_manifests, sync_slices
 from placewise.warehouse.schema import OPS_SCHEMA, RAW_SCHEMA, connect_migrated, migrate_warehouse
@@ -308,6 +310,21 @@ def build_client(
     return PlacewiseClient(api, pacer=pacer, variants=settings.api_variants())
 
 
+@contextlib.contextmanager
+def _reporting(progress: ProgressReporter | None, total: int) -> Iterator[None]:
+    """Start ``progress`` for ``total`` slices; finish it, or interrupt it if the run raised."""
+    if progress is None:
+        yield
+        return
+    progress.start(total)
+    try:
+        yield
+    except BaseException:
+        progress.interrupt()
+        raise
+    progress.finish()
+
+
 def sync(
     specs: Sequence[SliceSpec],
     *,
@@ -317,11 +334,19 @@ def sync(
     run_id: str,
     skip_loaded: bool = False,
     reserve: int = 0,
+    progress: ProgressReporter | None = None,
 ) -> SyncSummary:
-    """Fetch -> land -> load planned slices with the shared pacer; return what happened."""
+    """Fetch -> land -> load planned slices with the shared pacer; return what happened.
+
+    ``progress`` is told the number of slices, then each slice's outcome, then that the run
+    finished (or was interrupted by a fatal error: a terminal's bar line is ended).
+    """
     use_live_catalog(conninfo)
     store = LandingStore(settings.landing_root)
-    with build_client(settings, api, conninfo, reserve=reserve) as client:
+    with (
+        build_client(settings, api, conninfo, reserve=reserve) as client,
+        _reporting(progress, len(specs)),
+    ):
         summary = sync_slices(
             specs,
             client=client,
@@ -329,6 +354,7 @@ def sync(
             conninfo=conninfo,
             run_id=run_id,
             skip_loaded=skip_loaded,
+            on_outcome=progress,
         )
     log.info("%s", summary.text())
     return summary
@@ -343,6 +369,7 @@ def replay_landed(
     club_ids: Sequence[int] | None = None,
     first_day: date | None = None,
     last_day: date | None = None,
+    progress: ProgressReporter | None = None,
 ) -> SyncSummary:
     """Reload the newest landed version of every matching slice; no API call is made."""
     use_live_catalog(conninfo)
@@ -357,7 +384,10 @@ def replay_landed(
             f"nothing to replay in {settings.landing_root} for reports={list(reports or [])} "
             f"clubs={list(club_ids or [])} days={first_day or '...'}..{last_day or '...'}"
         )
-    summary = replay(manifests, store=store, conninfo=conninfo, run_id=run_id)
+    with _reporting(progress, len(manifests)):
+        summary = replay(
+            manifests, store=store, conninfo=conninfo, run_id=run_id, on_outcome=progress
+        )
     log.info("%s", summary.text())
     return summary
 

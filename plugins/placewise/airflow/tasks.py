@@ -20,6 +20,7 @@ from placewise import service
 from placewise.api.settings import ApiSettings
 from placewise.config import PipelineSettings
 from placewise.doctor import render_table
+from placewise.progress import ProgressReporter
 from placewise.registry import Club
 from placewise.service import BackfillEstimate
 from placewise.sync import OutcomeStatus, SyncSummary
@@ -251,6 +252,11 @@ def run_and_report(
 # --- the work of each task ------------------------------------------------------------------------
 
 
+def task_progress(label: str, settings: PipelineSettings) -> ProgressReporter:
+    """Progress lines in the task log, one every ``PLACEWISE_PROGRESS_EVERY`` slices."""
+    return ProgressReporter.for_log(log.info, label=label, every=settings.progress_every)
+
+
 def parse_day(value: object, name: str) -> date:
     """A param or XCom day (ISO text or a date); a bad one names the param."""
     if isinstance(value, date):
@@ -337,6 +343,7 @@ def sync_club(
         run_id=run_id,
         skip_loaded=skip_loaded,
         reserve=reserve,
+        progress=task_progress(club_label(item["club"]), settings),
     )
 
 
@@ -381,6 +388,7 @@ def sync_tenants(
         run_id=run_id,
         skip_loaded=skip_loaded,
         reserve=reserve,
+        progress=task_progress("tenants", settings),
     )
 
 
@@ -397,6 +405,7 @@ def replay_slices(
         club_ids=_club_ids(params.get("clubs"), "clubs"),
         first_day=parse_day(start, "start_date") if start else None,
         last_day=parse_day(end, "end_date") if end else None,
+        progress=task_progress("replay", settings),
     )
 
 

@@ -157,6 +157,11 @@ alter table {OPS_SCHEMA}.slices add column if not exists as_of timestamptz;
 alter table {OPS_SCHEMA}.slices add column if not exists as_of_source text;
 create index if not exists slices_key_idx on {OPS_SCHEMA}.slices (slice_key, slice_id);
 create index if not exists slices_report_idx on {OPS_SCHEMA}.slices (report, scope, status);
+-- The loaded slices of one (report, scope, aggregation, interval) whose window ends after a
+-- day: the candidates a load may supersede. Partial, so superseded history is not read.
+create index if not exists slices_loaded_window_idx
+    on {OPS_SCHEMA}.slices (report, scope, aggregation, interval, window_end)
+    where status = 'loaded';
 
 -- Which slice currently owns each (scope, report, aggregation, interval, local day).
 -- dbt's incremental models rebuild exactly the partitions whose owner changed.
@@ -173,6 +178,12 @@ create table if not exists {OPS_SCHEMA}.loaded_partitions (
 );
 create index if not exists loaded_partitions_slice_idx
     on {OPS_SCHEMA}.loaded_partitions (report, slice_id);
+-- Partitions a slice still owns, by slice alone: the loader's supersede and unchanged checks.
+create index if not exists loaded_partitions_owner_idx
+    on {OPS_SCHEMA}.loaded_partitions (slice_id);
+-- Partitions (re)loaded since a point in time: which days a dbt run's data tests look at.
+create index if not exists loaded_partitions_loaded_at_idx
+    on {OPS_SCHEMA}.loaded_partitions (loaded_at);
 
 -- The club registry as last synced from config/clubs.yml (dbt's dim_loyalty_clubs reads it).
 create table if not exists {OPS_SCHEMA}.clubs (
