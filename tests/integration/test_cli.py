@@ -218,9 +218,12 @@ def test_sync_records_a_malformed_query_answer_per_slice_and_goes_on(
     def garbage(request):
         return httpx.Response(200, content=b'{"records": [1, 2', headers={"ratelimit-cost": "2"})
 
-    def client_with_garbage(api, pacer=None):
+    def client_with_garbage(api, pacer=None, variants=None):
         return PlacewiseClient(
-            api, transport=httpx.MockTransport(garbage), retry=RetryPolicy(max_attempts=1)
+            api,
+            transport=httpx.MockTransport(garbage),
+            retry=RetryPolicy(max_attempts=1),
+            variants=variants,
         )
 
     monkeypatch.setattr(service, "PlacewiseClient", client_with_garbage)
