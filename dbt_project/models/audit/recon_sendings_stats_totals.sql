@@ -210,6 +210,45 @@ final as (
             and compared.stat_date = cp.stat_date
             and compared.aggregation = cp.aggregation
 
+),
+
+not_checked as (
+
+    -- Club days that no cross-club slice covers (the API serves no cross-club totals, or the
+    -- tenants step did not run): reported as not checked, never as differences.
+    select
+        lp.partition_date as stat_date,
+        case
+            when lp.aggregation = 'none' then 'total'
+            else 'total_' || lp.aggregation
+        end as aggregation,
+        '(all)' as dimension_value,
+        '(all)' as event_type,
+        lp.scope as tenants_scope,
+        array[coalesce(lp.loyalty_club_id, split_part(lp.scope, ':', 2)::bigint)] as club_ids,
+        null::bigint as rebuilt_events,
+        null::bigint as api_events,
+        null::bigint as difference,
+        0 as club_partitions_missing,
+        null::timestamptz as api_as_of,
+        null as api_as_of_source,
+        false as is_settled,
+        'not_checked' as status
+    from {{ source('placewise_ops', 'loaded_partitions') }} as lp
+    where
+        lp.report = 'sendings_stats'
+        and lp.scope like 'club:%'
+        and lp.aggregation in ('none', 'service_type', 'campaign_id', 'channel', 'reporting_id')
+        and not exists (
+            select 1
+            from tenants_partitions as tp
+            where
+                tp.stat_date = lp.partition_date
+                and tp.club_aggregation = lp.aggregation
+                and coalesce(lp.loyalty_club_id, split_part(lp.scope, ':', 2)::bigint)
+                = any(tp.club_ids)
+        )
+
 )
 
 select
@@ -220,3 +259,7 @@ select
         else 'difference'
     end as status
 from final
+
+union all
+
+select * from not_checked

@@ -1,13 +1,15 @@
 """Fetching planned slices into the landing root.
 
-Exports are the default: one streamed request per slice, no paging, no bucket limit, no data-point
-cap. The query endpoint is cheaper in tokens but has the API's silent traps, which are handled
-here so that no data point is ever lost:
+The documented query endpoint is the default; the undocumented exports (one streamed request
+per slice, no paging, no bucket limit, no data-point cap, 5x the tokens) are used when configured
+or needed. The query endpoint's silent traps are handled here so that no data point is ever lost:
 
-* records are paged to the end (``next_page_info``), every page landed as its own part;
+* records are paged to the end (``next_page_info``, sent back under the API's ``cursor_key``),
+  every page landed as its own part; a cursor that does not advance stops the slice;
 * a timeseries answer that reaches the 1000-point cap is discarded, its window halved at a bucket
   boundary and both halves fetched again (down to one bucket, then the export is used);
-* a statistics answer that reaches the cap is fetched again through the export.
+* a statistics answer that reaches the cap is fetched again through the export;
+* where the API has no exports (``exports=absent``) such a slice fails with an error naming it.
 
 Each fetched slice ends as a ``SliceManifest`` sidecar in the landing root.
 """

@@ -3,8 +3,9 @@
 A *slice* is the unit the pipeline fetches, lands and replaces atomically in the warehouse: one
 (scope, report, aggregation, interval, window). Statistics are planned per club-local day (the
 statistics format has no buckets, so a day is the finest grain we can rebuild); timeseries as one
-window per request (split to respect the 150-bucket rule on the query endpoint); records as one
-snapshot of the club's current state.
+window per request (split to respect the 150-bucket rule on the query endpoint, one bucket to
+spare for the bucket at ``to``); records as one snapshot of the club's current state. The
+cross-club slices of the API's own totals are planned per timezone group (``plan_tenants``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Turning a landed response body into raw-table rows, checking it on the way.
 
 A payload is never loaded on trust: the shape is checked by the streaming parsers of
-``placewise.formats`` and the content here (club ids that belong to the request, buckets
-inside the requested window, non-negative counts, known timezones). Anything wrong raises
+``placewise.formats`` and the content here (club ids that belong to the request, non-negative
+counts, known timezones). A bucket outside the slice's own days is not loaded but dropped and
+counted (``PayloadStats.dropped_buckets``): a slice owns its window's days. Anything wrong raises
 ``BadPayloadError``, which makes the loader roll back and quarantine the slice. Enum values the
 catalog does not know are *kept* and counted, so a new value in the API never breaks a nightly run
 and never silently disappears.

@@ -342,15 +342,16 @@ ADDED_COLUMNS: tuple[str, ...] = (
 
 
 def missing_tables(conn: psycopg.Connection) -> list[str]:
-    """The tables (and added columns) ``migrate`` would create that the warehouse does not
-    have (one query)."""
+    """The tables ``migrate`` would create that the warehouse does not have, and the columns
+    it would add to the tables it has (one query)."""
     wanted = expected_tables()
     rows = conn.execute(
         """
         select name from unnest(%s::text[]) as name where to_regclass(name) is null
         union all
         select name from unnest(%s::text[]) as name
-        where not exists (
+        where to_regclass(split_part(name, '.', 1) || '.' || split_part(name, '.', 2)) is not null
+          and not exists (
             select 1 from information_schema.columns c
             where c.table_schema = split_part(name, '.', 1)
               and c.table_name = split_part(name, '.', 2)
