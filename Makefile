@@ -76,6 +76,7 @@ format: $(STAMP) ## Apply ruff formatting and fixes
 
 bench: $(STAMP) ## Benchmarks (ratios against a baseline measured in the same run)
 	$(BIN)/python bench/load_bench.py
+	$(BIN)/python bench/pacer_bench.py
 
 bench-scale: $(STAMP) ## Nightly cost with 365 vs 15 days of history (ARGS="--clubs 3 --days 60" for a quick run)
 	$(BIN)/python bench/scale_bench.py $(ARGS)

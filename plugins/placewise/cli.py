@@ -207,6 +207,7 @@ def cmd_sync(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         conninfo=conninfo,
         run_id=_run_id("sync"),
         skip_loaded=args.resume,
+        priority=args.priority,
         progress=_progress("sync", settings),
     )
     return _finish(summary)
@@ -391,6 +392,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sync.add_argument(
         "--resume", action="store_true", help="skip slices already loaded from the same request"
+    )
+    sync.add_argument(
+        "--priority",
+        choices=list(service.BACKFILL_RESERVE_LEVELS),
+        default="normal",
+        help="its turn in the shared API token bucket beside the nightly run (default: normal)",
     )
     sync.set_defaults(handler=cmd_sync)
 

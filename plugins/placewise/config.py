@@ -91,6 +91,7 @@ class PipelineSettings:
     restatement_days: int = 7
     use_export: bool = False
     backfill_token_reserve: int = 20
+    nightly_token_floor: int = 20
     rate_capacity: int = 60
     rate_refill_per_s: float = 6.0
     task_retries: int = 2
@@ -133,6 +134,7 @@ class PipelineSettings:
                 _text(env, "PLACEWISE_API_CONTRACT_FILE", str(DEFAULT_API_CONTRACT_FILE))
             ),
             backfill_token_reserve=_int(env, "PLACEWISE_BACKFILL_TOKEN_RESERVE", 20),
+            nightly_token_floor=_int(env, "PLACEWISE_NIGHTLY_TOKEN_FLOOR", 20),
             rate_capacity=_int(env, "PLACEWISE_RATE_CAPACITY", 60, positive=True),
             rate_refill_per_s=_float(env, "PLACEWISE_RATE_REFILL_PER_S", 6.0),
             task_retries=_int(env, "PLACEWISE_TASK_RETRIES", 2),

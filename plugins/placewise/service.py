@@ -27,6 +27,7 @@ from typing import TypedDict
 import httpx
 
 from placewise.api.client import PlacewiseClient
+from placewise.api.fairness import NIGHTLY
 from placewise.api.pacing import PostgresPacer
 from placewise.api.settings import ApiSettings
 from placewise.api.variants import ApiVariants, VariantsFileError, load_variants
@@ -285,7 +286,7 @@ def estimate_backfill(
 
 
 def backfill_reserve(priority: str, settings: PipelineSettings) -> int:
-    """Tokens a backfill of ``priority`` leaves in the shared bucket for the nightly run."""
+    """Tokens a backfill of ``priority`` leaves in the shared bucket above the nightly floor."""
     if priority not in BACKFILL_RESERVE_LEVELS:
         raise ValueError(
             f"unknown backfill priority {priority!r}; "
@@ -294,20 +295,35 @@ def backfill_reserve(priority: str, settings: PipelineSettings) -> int:
     return BACKFILL_RESERVE_LEVELS[priority] * settings.backfill_token_reserve
 
 
+def token_floor(priority: str, settings: PipelineSettings) -> int:
+    """Tokens a sync of ``priority`` must leave in the shared bucket.
+
+    The nightly run leaves nothing. A backfill, even at ``high``, leaves the nightly floor
+    (``nightly_token_floor``) plus its priority's reserve, so a nightly run that starts while a
+    backfill runs finds that many tokens waiting. The floor costs a backfill no throughput (it
+    still spends every token refilled), only its bursts; at most ``rate_capacity - 1``, which
+    means: only from a full bucket.
+    """
+    if priority == NIGHTLY:
+        return 0
+    floor = settings.nightly_token_floor + backfill_reserve(priority, settings)
+    return min(floor, settings.rate_capacity - 1)
+
+
 # --- running --------------------------------------------------------------------------------------
 
 
-def build_client(
-    settings: PipelineSettings, api: ApiSettings, conninfo: str, *, reserve: int = 0
-) -> PlacewiseClient:
-    """An API client paced by the warehouse's shared token buckets."""
-    pacer = PostgresPacer(
+def build_pacer(
+    settings: PipelineSettings, conninfo: str, *, priority: str = NIGHTLY
+) -> PostgresPacer:
+    """The warehouse's shared token buckets, for a sync of ``priority`` (its line and floor)."""
+    return PostgresPacer(
         conninfo,
         capacity=settings.rate_capacity,
         refill_per_s=settings.rate_refill_per_s,
-        reserve=reserve,
+        reserve=token_floor(priority, settings),
+        priority=priority,
     )
-    return PlacewiseClient(api, pacer=pacer, variants=settings.api_variants())
 
 
 @contextlib.contextmanager
@@ -333,18 +349,22 @@ def sync(
     conninfo: str,
     run_id: str,
     skip_loaded: bool = False,
-    reserve: int = 0,
+    priority: str = NIGHTLY,
     progress: ProgressReporter | None = None,
 ) -> SyncSummary:
     """Fetch -> land -> load planned slices with the shared pacer; return what happened.
 
+    ``priority`` is the sync's place in the pacer's line: ``nightly`` for the scheduled run,
+    ``low``/``normal``/``high`` for a backfill (``token_floor`` says what each leaves).
     ``progress`` is told the number of slices, then each slice's outcome, then that the run
     finished (or was interrupted by a fatal error: a terminal's bar line is ended).
     """
     use_live_catalog(conninfo)
     store = LandingStore(settings.landing_root)
+    pacer = build_pacer(settings, conninfo, priority=priority)
     with (
-        build_client(settings, api, conninfo, reserve=reserve) as client,
+        contextlib.closing(pacer),
+        PlacewiseClient(api, pacer=pacer, variants=settings.api_variants()) as client,
         _reporting(progress, len(specs)),
     ):
         summary = sync_slices(

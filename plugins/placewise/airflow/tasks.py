@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import NotRequired, TypedDict
 
 from placewise import service
+from placewise.api.fairness import NIGHTLY
 from placewise.api.settings import ApiSettings
 from placewise.config import PipelineSettings
 from placewise.doctor import render_table
@@ -302,7 +303,7 @@ def plan_backfill(
 ) -> tuple[list[WorkItem], BackfillEstimate]:
     """Register the clubs, plan the backfill's windows and estimate its cost; no API call."""
     first, last = backfill_days(params, today)
-    service.backfill_reserve(params.get("priority", "normal"), settings)  # fail before spending
+    service.token_floor(params.get("priority", "normal"), settings)  # fail before spending
     service.register_clubs(conninfo, settings)
     clubs = service.select_clubs(settings, _club_ids(params.get("clubs"), "clubs"))
     estimate = service.estimate_backfill(clubs, first, last, settings, params.get("reports"))
@@ -323,11 +324,7 @@ def sync_club(
     service.use_live_catalog(conninfo)
     club = club_from_payload(item["club"])
     reports = (backfill or {}).get("reports") or None
-    reserve = (
-        service.backfill_reserve(backfill.get("priority", "normal"), settings)
-        if backfill is not None
-        else 0
-    )
+    priority = backfill.get("priority", "normal") if backfill is not None else NIGHTLY
     specs = service.plan_for_club(
         club,
         parse_day(item["window"]["first_day"], "first_day"),
@@ -342,7 +339,7 @@ def sync_club(
         conninfo=conninfo,
         run_id=run_id,
         skip_loaded=skip_loaded,
-        reserve=reserve,
+        priority=priority,
         progress=task_progress(club_label(item["club"]), settings),
     )
 
@@ -369,7 +366,7 @@ def sync_tenants(
     conninfo: str,
     run_id: str,
     skip_loaded: bool,
-    reserve: int,
+    priority: str,
 ) -> SyncSummary:
     """The cross-club tenants exports that carry the API's own ``total_*`` figures."""
     window = items[0]["window"]
@@ -387,7 +384,7 @@ def sync_tenants(
         conninfo=conninfo,
         run_id=run_id,
         skip_loaded=skip_loaded,
-        reserve=reserve,
+        priority=priority,
         progress=task_progress("tenants", settings),
     )
 

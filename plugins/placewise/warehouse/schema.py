@@ -210,12 +210,25 @@ create table if not exists {OPS_SCHEMA}.quarantine (
     run_id           text
 );
 
--- The pacer's view of the API's token buckets, shared by every task and process of a run.
+-- The pacer's view of the API's token buckets, shared by every task and process of a run;
+-- state holds the line of waiting requests and the outstanding leases (placewise.api.fairness).
 create table if not exists {TOKEN_BUCKETS_TABLE} (
     bucket      text             primary key,
     tokens      double precision not null,
-    updated_at  timestamptz      not null
+    updated_at  timestamptz      not null,
+    state       jsonb            not null default '{{}}'
 );
+-- Warehouses migrated before the column existed get it; checked first, because ALTER TABLE would
+-- lock the table (and the running pacers) even when there is nothing to add.
+do $$
+begin
+    if not exists (select 1 from information_schema.columns
+                   where table_schema = '{OPS_SCHEMA}' and table_name = 'api_token_buckets'
+                     and column_name = 'state') then
+        alter table {TOKEN_BUCKETS_TABLE} add column state jsonb not null default '{{}}';
+    end if;
+end
+$$;
 
 -- What `placewise doctor` found, one row per assumption and run (the table it prints).
 create table if not exists {OPS_SCHEMA}.api_findings (
