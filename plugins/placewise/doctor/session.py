@@ -200,7 +200,10 @@ class ProbeSession:
 
     def _headers(self, customer: CustomerSelector, scheme: str, omit: tuple[str, ...]) -> dict:
         settings = self.api
-        if scheme != settings.auth_scheme:
+        if scheme == (settings.auth_scheme or contract.AUTH_CLIENT_TOKEN):
+            # the configured credential, with its header overrides (PLACEWISE_AUTH_HEADER, ...)
+            settings = replace(settings, auth_scheme=scheme)
+        else:
             # another scheme is tried as documented, without the configured header overrides
             settings = replace(settings, auth_scheme=scheme, auth_header=None, auth_format=None)
         headers = contract.request_headers(settings, customer)

@@ -116,3 +116,23 @@ def test_the_table_has_the_five_columns_and_wraps_long_cells():
     assert lines[2].split("|")[3].strip() == "holds"
     assert lines[3].split("|")[3].strip() == "differs" and lines[3].split("|")[4].strip() == "3"
     assert len(lines) > 4  # the long cell went on onto a second line of its row
+
+
+def test_the_configured_credential_keeps_its_header_overrides_and_the_other_scheme_is_plain():
+    seen = []
+
+    def handler(request):
+        seen.append(request.headers)
+        return httpx.Response(200, json={})
+
+    api = ApiSettings(
+        base_url="https://api.example.invalid",
+        token=TOKEN,
+        auth_header="X-Api-Key",
+        auth_format="Token {token}",
+    )
+    with ProbeSession(api, 10, transport=httpx.MockTransport(handler)) as s:
+        s.send(Endpoint.METADATA, CLUB, {}, cost=1)
+        s.send(Endpoint.METADATA, CLUB, {}, cost=1, scheme="user_token")
+    assert seen[0]["x-api-key"] == f"Token {TOKEN}"
+    assert seen[1]["authorization"] == f"Bearer {TOKEN}" and "x-api-key" not in seen[1]
