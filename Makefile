@@ -9,11 +9,13 @@ DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o \( -n
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export DO_NOT_TRACK := 1
+# Cosmos reads the OpenLineage namespace on import and warns when it is not configured.
+export AIRFLOW__OPENLINEAGE__NAMESPACE ?= placewise-warehouse
 # Airflow writes config and logs under AIRFLOW_HOME on import; keep them inside the checkout.
 export AIRFLOW_HOME ?= $(CURDIR)/.demo/airflow
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lock demo test lint format bench airflow docs up down clean
+.PHONY: help venv lock demo test test-distributed lint format bench bench-scale bench-dag airflow docs up down clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -60,6 +62,9 @@ demo: $(STAMP) $(MANIFEST) ## Run the nightly sync + a 30-day backfill on the em
 test: $(STAMP) $(MANIFEST) ## Run the whole suite (embedded PostgreSQL unless WAREHOUSE_URL is set)
 	$(BIN)/python -m pytest
 
+test-distributed: $(STAMP) $(MANIFEST) ## CeleryExecutor scale-out test: two workers, Redis on 127.0.0.1:6379
+	$(BIN)/python -m pytest -m distributed tests/distributed
+
 lint: $(STAMP) ## ruff + sqlfluff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -71,6 +76,13 @@ format: $(STAMP) ## Apply ruff formatting and fixes
 
 bench: $(STAMP) ## Benchmarks (ratios against a baseline measured in the same run)
 	$(BIN)/python bench/load_bench.py
+	$(BIN)/python bench/pacer_bench.py
+
+bench-scale: $(STAMP) ## Nightly cost with 365 vs 15 days of history (ARGS="--clubs 3 --days 60" for a quick run)
+	$(BIN)/python bench/scale_bench.py $(ARGS)
+
+bench-dag: $(STAMP) $(MANIFEST) ## Wall time of a real scheduler run per dbt execution mode (local vs watcher)
+	$(BIN)/python bench/dag_run_bench.py
 
 airflow: $(STAMP) $(MANIFEST) ## Airflow standalone on the embedded stack (Ctrl-C stops everything it started)
 	$(BIN)/python -m placewise.local.airflow_standalone

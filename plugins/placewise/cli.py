@@ -8,7 +8,12 @@ Credentials come only from the environment (``WAREHOUSE_URL``, ``PLACEWISE_API_U
 * ``replay``   reload landed slices into the warehouse (no API call);
 * ``migrate``  create or update the warehouse schemas and tables (needed once before the first
   ``sync``/``replay``, and after an upgrade; ``sync`` and ``replay`` never migrate by themselves);
-* ``clubs``    validate and print the club registry.
+* ``clubs``    validate and print the club registry;
+* ``status``   the operators' status page as terminal tables, or (``--html FILE``) the very page
+  the Airflow UI shows under "Placewise", as one self-contained file (read-only).
+
+``sync`` and ``replay`` report progress on stderr: a bar (slices, tokens, ETA) on a terminal,
+one plain line every ``PLACEWISE_PROGRESS_EVERY`` slices otherwise.
 
 Every operation is a call into ``placewise.service``, the same one the Airflow tasks make.
 
@@ -33,7 +38,9 @@ from placewise.api.catalog import CATALOG
 from placewise.api.errors import PlacewiseApiError
 from placewise.api.settings import ApiSettings, SettingsError
 from placewise.config import PipelineSettings
+from placewise.progress import ProgressReporter
 from placewise.registry import RegistryError, load_registry
+from placewise.status.queries import DEFAULT_DAYS, DEFAULT_RUNS
 from placewise.sync import FATAL_ERRORS, SyncSummary
 from placewise.warehouse.schema import OPS_SCHEMA, RAW_SCHEMA, WarehouseNotMigratedError
 
@@ -155,6 +162,8 @@ def cmd_sync(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         conninfo=conninfo,
         run_id=_run_id("sync"),
         skip_loaded=args.resume,
+        priority=args.priority,
+        progress=_progress("sync", settings),
     )
     return _finish(summary)
 
@@ -172,12 +181,52 @@ def cmd_replay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             club_ids=args.club or None,
             first_day=args.first_day,
             last_day=args.last_day,
+            progress=_progress("replay", settings),
         )
     except service.NothingToReplayError:
         raise CliError(
             f"nothing to replay in {settings.landing_root} for the given filters"
         ) from None
     return _finish(summary)
+
+
+def _progress(command: str, settings: PipelineSettings) -> ProgressReporter:
+    return ProgressReporter.for_stream(sys.stderr, label=command, every=settings.progress_every)
+
+
+def cmd_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from placewise.status.queries import WarehouseNotReadyError, read_status
+
+    conninfo = _warehouse_url(env)
+    try:
+        report = read_status(conninfo, runs=args.runs, days=args.days)
+    except WarehouseNotReadyError as exc:
+        raise CliError(str(exc)) from None
+    if args.html is None:
+        from placewise.status.text import render_text
+
+        sys.stdout.write(render_text(report))
+        return EXIT_OK
+    from placewise.status.render import render_html
+
+    page = render_html(report)
+    try:
+        with open(args.html, "w", encoding="utf-8") as out:
+            out.write(page)
+    except OSError as exc:
+        raise CliError(f"cannot write {args.html}: {exc.strerror}") from None
+    print(f"wrote {args.html} ({len(page.encode()):,} bytes): open it in a browser")
+    return EXIT_OK
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"bad count {text!r}: expected a positive integer")
+    return value
 
 
 def cmd_migrate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -255,6 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument(
         "--resume", action="store_true", help="skip slices already loaded from the same request"
     )
+    sync.add_argument(
+        "--priority",
+        choices=list(service.BACKFILL_RESERVE_LEVELS),
+        default="normal",
+        help="its turn in the shared API token bucket beside the nightly run (default: normal)",
+    )
     sync.set_defaults(handler=cmd_sync)
 
     replay_parser = sub.add_parser("replay", help="reload landed slices (no API call)")
@@ -268,6 +323,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     clubs = sub.add_parser("clubs", help="validate and print the club registry")
     clubs.set_defaults(handler=cmd_clubs)
+
+    status = sub.add_parser(
+        "status", help="the status page: per club, runs, reconciliation, quarantine (read-only)"
+    )
+    status.add_argument(
+        "--html",
+        metavar="FILE",
+        help="write the page (with its plots) as one self-contained HTML file instead",
+    )
+    status.add_argument(
+        "--runs",
+        type=_positive,
+        default=DEFAULT_RUNS,
+        metavar="N",
+        help=f"recent runs listed (default {DEFAULT_RUNS})",
+    )
+    status.add_argument(
+        "--days",
+        type=_positive,
+        default=DEFAULT_DAYS,
+        metavar="N",
+        help=f"days of reconciliation and trends shown (default {DEFAULT_DAYS})",
+    )
+    status.set_defaults(handler=cmd_status)
     return parser
 
 

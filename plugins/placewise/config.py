@@ -25,6 +25,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_NIGHTLY_CRON = "30 2 * * *"
 #: ``query`` (the documented endpoint, the default) or ``export`` (the undocumented exports).
 EXTRACT_MODES = ("query", "export")
+DBT_EXECUTION_MODES = ("watcher", "local")
 DEFAULT_API_CONTRACT_FILE = REPO_ROOT / "config" / "api-contract.yml"
 
 
@@ -90,10 +91,13 @@ class PipelineSettings:
     restatement_days: int = 7
     use_export: bool = False
     backfill_token_reserve: int = 20
+    nightly_token_floor: int = 20
     rate_capacity: int = 60
     rate_refill_per_s: float = 6.0
     task_retries: int = 2
     nightly_cron: str = DEFAULT_NIGHTLY_CRON
+    dbt_execution: str = "watcher"
+    progress_every: int = 25
     #: The API settings file ``placewise doctor`` writes (which reading of the docs the API has).
     api_contract_file: Path = DEFAULT_API_CONTRACT_FILE
 
@@ -111,6 +115,11 @@ class PipelineSettings:
             raise PipelineSettingsError(
                 f"PLACEWISE_EXTRACT_MODE must be 'export' or 'query', got {mode!r}"
             )
+        dbt_execution = env.get("PLACEWISE_DBT_EXECUTION") or "watcher"
+        if dbt_execution not in DBT_EXECUTION_MODES:
+            raise PipelineSettingsError(
+                f"PLACEWISE_DBT_EXECUTION must be 'watcher' or 'local', got {dbt_execution!r}"
+            )
         return cls(
             landing_root=_text(env, "PLACEWISE_LANDING_ROOT", str(REPO_ROOT / ".demo" / "landing")),
             clubs_file=Path(
@@ -125,8 +134,11 @@ class PipelineSettings:
                 _text(env, "PLACEWISE_API_CONTRACT_FILE", str(DEFAULT_API_CONTRACT_FILE))
             ),
             backfill_token_reserve=_int(env, "PLACEWISE_BACKFILL_TOKEN_RESERVE", 20),
+            nightly_token_floor=_int(env, "PLACEWISE_NIGHTLY_TOKEN_FLOOR", 20),
             rate_capacity=_int(env, "PLACEWISE_RATE_CAPACITY", 60, positive=True),
             rate_refill_per_s=_float(env, "PLACEWISE_RATE_REFILL_PER_S", 6.0),
             task_retries=_int(env, "PLACEWISE_TASK_RETRIES", 2),
             nightly_cron=_cron(env, "PLACEWISE_NIGHTLY_CRON", DEFAULT_NIGHTLY_CRON),
+            dbt_execution=dbt_execution,
+            progress_every=_int(env, "PLACEWISE_PROGRESS_EVERY", 25, positive=True),
         )

@@ -7,7 +7,8 @@
    means the demo's own queries never meet a missing table).
 4. Airflow (SQLite metadata in ``.demo/airflow``): ``placewise_nightly`` for yesterday, then
    ``placewise_backfill`` for the 30 days before, each ending with dbt building the marts.
-5. A summary: rows per mart, API tokens spent, reconciliation status, where to look next.
+5. A summary: rows per mart, API tokens spent, reconciliation status, where to look next, and
+   the status page written to ``.demo/status.html`` (the page of the Airflow UI's "Placewise").
 
 Exits non-zero if a DAG run failed or reconciliation found a difference on a settled day. Every
 process it started is stopped on the way out. A rerun reuses ``.demo/`` and only fetches what
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
@@ -26,6 +28,7 @@ from placewise import service
 from placewise.local.processes import SimulatorProcess
 from placewise.local.run_dag import run_in_child
 from placewise.local.stack import DEMO_DIR, LocalStack, StackConfigError, local_stack
+from placewise.status import UI_ROUTE
 
 #: The simulator's bucket in the demo is larger than the API default so the 30-day backfill
 #: takes minutes, not a quarter of an hour; the pipeline's pacer is told the same numbers.
@@ -98,6 +101,16 @@ def _summary(
     return lines, ok
 
 
+def _write_status_page(warehouse_url: str) -> Path:
+    """What ``placewise status --html .demo/status.html`` writes: the page the plugin serves."""
+    from placewise.status.queries import read_status
+    from placewise.status.render import render_html
+
+    target = DEMO_DIR / "status.html"
+    target.write_text(render_html(read_status(warehouse_url)), encoding="utf-8")
+    return target
+
+
 def main() -> int:
     started_at = datetime.now(UTC)
     try:
@@ -138,6 +151,7 @@ def _demo(stack: LocalStack, started_at: datetime) -> int:
         ),
     ]
     lines, recon_ok = _summary(warehouse_url, started_at, stack.simulator)
+    status_page = _write_status_page(warehouse_url)
     print()
     print("Placewise Warehouse demo")
     print("=" * 24)
@@ -151,6 +165,11 @@ def _demo(stack: LocalStack, started_at: datetime) -> int:
     parts = urlsplit(warehouse_url)
     print("Look further (start `make airflow` first to bring the embedded stack back up):")
     print("  make airflow     # the Airflow UI (http://localhost:8080) with these runs")
+    print(
+        f"  {status_page}  # the status page, written now; in the Airflow UI: the nav entry "
+        f'"Placewise" (http://localhost:8080/plugin/{UI_ROUTE})'
+    )
+    print(f"  WAREHOUSE_URL={warehouse_url} placewise status [--html FILE]")
     print(f"  psql {warehouse_url}")
     print(
         "  make docs        # the dbt docs site (http://localhost:8081) over "

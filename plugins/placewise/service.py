@@ -12,14 +12,16 @@ fails with ``WarehouseNotMigratedError``, whose message says to run ``placewise 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TypedDict
 
 from placewise.api.client import PlacewiseClient
+from placewise.api.fairness import NIGHTLY
 from placewise.api.pacing import PostgresPacer
 from placewise.api.settings import ApiSettings
 from placewise.config import PipelineSettings
@@ -31,6 +33,7 @@ from placewise.extract.plan import (
     total_cost,
 )
 from placewise.landing.store import LandingStore
+from placewise.progress import ProgressReporter
 from placewise.registry import Club, enabled_clubs, load_registry
 from placewise.sync import SyncSummary, replay, select_manifests, sync_slices
 from placewise.warehouse.schema import OPS_SCHEMA, RAW_SCHEMA, connect_migrated, migrate_warehouse
@@ -274,7 +277,7 @@ def estimate_backfill(
 
 
 def backfill_reserve(priority: str, settings: PipelineSettings) -> int:
-    """Tokens a backfill of ``priority`` leaves in the shared bucket for the nightly run."""
+    """Tokens a backfill of ``priority`` leaves in the shared bucket above the nightly floor."""
     if priority not in BACKFILL_RESERVE_LEVELS:
         raise ValueError(
             f"unknown backfill priority {priority!r}; "
@@ -283,20 +286,50 @@ def backfill_reserve(priority: str, settings: PipelineSettings) -> int:
     return BACKFILL_RESERVE_LEVELS[priority] * settings.backfill_token_reserve
 
 
+def token_floor(priority: str, settings: PipelineSettings) -> int:
+    """Tokens a sync of ``priority`` must leave in the shared bucket.
+
+    The nightly run leaves nothing. A backfill, even at ``high``, leaves the nightly floor
+    (``nightly_token_floor``) plus its priority's reserve, so a nightly run that starts while a
+    backfill runs finds that many tokens waiting. The floor costs a backfill no throughput (it
+    still spends every token refilled), only its bursts; at most ``rate_capacity - 1``, which
+    means: only from a full bucket.
+    """
+    if priority == NIGHTLY:
+        return 0
+    floor = settings.nightly_token_floor + backfill_reserve(priority, settings)
+    return min(floor, settings.rate_capacity - 1)
+
+
 # --- running --------------------------------------------------------------------------------------
 
 
-def build_client(
-    settings: PipelineSettings, api: ApiSettings, conninfo: str, *, reserve: int = 0
-) -> PlacewiseClient:
-    """An API client paced by the warehouse's shared token buckets."""
-    pacer = PostgresPacer(
+def build_pacer(
+    settings: PipelineSettings, conninfo: str, *, priority: str = NIGHTLY
+) -> PostgresPacer:
+    """The warehouse's shared token buckets, for a sync of ``priority`` (its line and floor)."""
+    return PostgresPacer(
         conninfo,
         capacity=settings.rate_capacity,
         refill_per_s=settings.rate_refill_per_s,
-        reserve=reserve,
+        reserve=token_floor(priority, settings),
+        priority=priority,
     )
-    return PlacewiseClient(api, pacer=pacer, variants=settings.api_variants())
+
+
+@contextlib.contextmanager
+def _reporting(progress: ProgressReporter | None, total: int) -> Iterator[None]:
+    """Start ``progress`` for ``total`` slices; finish it, or interrupt it if the run raised."""
+    if progress is None:
+        yield
+        return
+    progress.start(total)
+    try:
+        yield
+    except BaseException:
+        progress.interrupt()
+        raise
+    progress.finish()
 
 
 def sync(
@@ -307,11 +340,23 @@ def sync(
     conninfo: str,
     run_id: str,
     skip_loaded: bool = False,
-    reserve: int = 0,
+    priority: str = NIGHTLY,
+    progress: ProgressReporter | None = None,
 ) -> SyncSummary:
-    """Fetch -> land -> load planned slices with the shared pacer; return what happened."""
+    """Fetch -> land -> load planned slices with the shared pacer; return what happened.
+
+    ``priority`` is the sync's place in the pacer's line: ``nightly`` for the scheduled run,
+    ``low``/``normal``/``high`` for a backfill (``token_floor`` says what each leaves).
+    ``progress`` is told the number of slices, then each slice's outcome, then that the run
+    finished (or was interrupted by a fatal error: a terminal's bar line is ended).
+    """
     store = LandingStore(settings.landing_root)
-    with build_client(settings, api, conninfo, reserve=reserve) as client:
+    pacer = build_pacer(settings, conninfo, priority=priority)
+    with (
+        contextlib.closing(pacer),
+        PlacewiseClient(api, pacer=pacer, variants=settings.api_variants()) as client,
+        _reporting(progress, len(specs)),
+    ):
         summary = sync_slices(
             specs,
             client=client,
@@ -319,6 +364,7 @@ def sync(
             conninfo=conninfo,
             run_id=run_id,
             skip_loaded=skip_loaded,
+            on_outcome=progress,
         )
     log.info("%s", summary.text())
     return summary
@@ -333,6 +379,7 @@ def replay_landed(
     club_ids: Sequence[int] | None = None,
     first_day: date | None = None,
     last_day: date | None = None,
+    progress: ProgressReporter | None = None,
 ) -> SyncSummary:
     """Reload the newest landed version of every matching slice; no API call is made."""
     if first_day is not None and last_day is not None and last_day < first_day:
@@ -346,7 +393,10 @@ def replay_landed(
             f"nothing to replay in {settings.landing_root} for reports={list(reports or [])} "
             f"clubs={list(club_ids or [])} days={first_day or '...'}..{last_day or '...'}"
         )
-    summary = replay(manifests, store=store, conninfo=conninfo, run_id=run_id)
+    with _reporting(progress, len(manifests)):
+        summary = replay(
+            manifests, store=store, conninfo=conninfo, run_id=run_id, on_outcome=progress
+        )
     log.info("%s", summary.text())
     return summary
 

@@ -10,10 +10,11 @@ every slice the same way (bad token, missing permit, malformed headers) stop the
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from typing import TypeVar
 
 from placewise.api.client import PlacewiseClient
 from placewise.api.contract import MAX_PAGE_LIMIT
@@ -27,9 +28,12 @@ from placewise.extract.fetch import SliceFetchError, fetch_slice
 from placewise.extract.plan import SliceSpec
 from placewise.landing.store import LandingStore, ManifestStatus, SliceManifest
 from placewise.warehouse.load import QuarantinedError, already_loaded, load_manifest
+from placewise.warehouse.maintenance import analyze_changed
 from placewise.warehouse.schema import connect_migrated
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: Errors that say the configuration is wrong: retrying other slices would only repeat them.
 FATAL_ERRORS = (AuthenticationError, HeaderError)
@@ -111,6 +115,24 @@ class SyncSummary:
         return "\n".join(lines)
 
 
+#: Called with each slice's outcome as soon as it is known (progress reporting).
+OutcomeObserver = Callable[["SliceOutcome"], None]
+
+
+def _observed(
+    items: Iterable[T], summary: SyncSummary, on_outcome: OutcomeObserver | None
+) -> Iterator[T]:
+    """Yield ``items``; after each one, pass the outcome the loop body recorded to ``on_outcome``.
+
+    A body that raises (a fatal error) is not resumed, so nothing is reported for it.
+    """
+    for item in items:
+        recorded = len(summary.outcomes)
+        yield item
+        if on_outcome is not None and len(summary.outcomes) > recorded:
+            on_outcome(summary.outcomes[-1])
+
+
 def sync_slices(
     specs: Iterable[SliceSpec],
     *,
@@ -120,16 +142,18 @@ def sync_slices(
     run_id: str | None = None,
     skip_loaded: bool = False,
     page_limit: int = MAX_PAGE_LIMIT,
+    on_outcome: OutcomeObserver | None = None,
 ) -> SyncSummary:
     """Fetch, land and load every slice; collect outcomes instead of stopping at the first error.
 
     ``skip_loaded`` makes the run resumable: a slice whose current version was loaded from the
     very same request is not fetched again (backfills use this). A slice whose answer the
-    warehouse already holds is ``unchanged`` and adds no rows to the summary.
+    warehouse already holds is ``unchanged`` and adds no rows to the summary. ``on_outcome`` is
+    told each slice's outcome as it is recorded.
     """
     summary = SyncSummary()
     with connect_migrated(conninfo) as conn:
-        for spec in specs:
+        for spec in _observed(specs, summary, on_outcome):
             if skip_loaded and already_loaded(conn, spec.slice_key, spec.body()):
                 summary.outcomes.append(
                     SliceOutcome(spec.slice_key, spec.description, OutcomeStatus.SKIPPED)
@@ -185,6 +209,7 @@ def sync_slices(
                         spec.slice_key, spec.description, OutcomeStatus.FAILED, error=error
                     )
                 )
+        analyze_changed(conn)
     return summary
 
 
@@ -237,6 +262,7 @@ def replay(
     store: LandingStore,
     conninfo: str,
     run_id: str | None = None,
+    on_outcome: OutcomeObserver | None = None,
 ) -> SyncSummary:
     """Reload landed slices into the warehouse without calling the API.
 
@@ -245,7 +271,7 @@ def replay(
     """
     summary = SyncSummary()
     with connect_migrated(conninfo) as conn:
-        for manifest in manifests:
+        for manifest in _observed(manifests, summary, on_outcome):
             description = f"replay {manifest.slice_key}"
             broken = [p.path for p in manifest.parts if not store.verify(p)]
             if broken:
@@ -281,4 +307,5 @@ def replay(
                         dropped_buckets=result.dropped_buckets,
                     )
                 )
+        analyze_changed(conn)
     return summary

@@ -19,6 +19,7 @@ from dbt_world import (
     DAYS,
     DBT_PROJECT,
     REPO_ROOT,
+    TENANTS_SCOPE,
     DbtWarehouse,
     Loader,
     load_club_day,
@@ -171,7 +172,9 @@ def test_unsettled_api_total_difference_is_reported_not_failed(
     with built_warehouse.connect() as conn:
         row = tamper_tenants_total(conn, day, 5)
         try:
-            built_warehouse.dbt("build", "--select", "recon_sendings_stats_totals+")
+            built_warehouse.dbt(
+                "build", "--select", "recon_sendings_stats_totals+", "--full-refresh"
+            )
             statuses = conn.execute(
                 "select status, is_settled, difference"
                 " from placewise_audit.recon_sendings_stats_totals where difference <> 0"
@@ -184,7 +187,9 @@ def test_unsettled_api_total_difference_is_reported_not_failed(
             assert state == "unsettled"
         finally:
             untamper(conn, row, 5)
-            built_warehouse.dbt("build", "--select", "recon_sendings_stats_totals+")
+            built_warehouse.dbt(
+                "build", "--select", "recon_sendings_stats_totals+", "--full-refresh"
+            )
 
 
 def test_settled_api_total_difference_fails_the_recon_test(
@@ -195,7 +200,7 @@ def test_settled_api_total_difference_fails_the_recon_test(
         row = tamper_tenants_total(conn, day, 5)
         try:
             result = built_warehouse.dbt(
-                "build", "--select", "recon_sendings_stats_totals+", check=False
+                "build", "--select", "recon_sendings_stats_totals+", "--full-refresh", check=False
             )
             assert result.returncode != 0
             assert "assert_recon_settled_totals_match" in result.stdout
@@ -205,7 +210,9 @@ def test_settled_api_total_difference_fails_the_recon_test(
             ).fetchall() == [("difference",)]
         finally:
             untamper(conn, row, 5)
-            built_warehouse.dbt("build", "--select", "recon_sendings_stats_totals+")
+            built_warehouse.dbt(
+                "build", "--select", "recon_sendings_stats_totals+", "--full-refresh"
+            )
 
 
 def test_reloading_one_day_rebuilds_only_that_days_partitions(
@@ -265,6 +272,80 @@ def test_reloading_one_day_rebuilds_only_that_days_partitions(
         )
 
 
+AGG_KEY = "stat_date, aggregation, dimension_value, event_type"
+RECON_KEY = "stat_date, tenants_scope, aggregation, dimension_value, event_type"
+PERFORMANCE_KEY = "stat_date, loyalty_club_id, channel"
+
+
+def versions(conn: psycopg.Connection, table: str, key: str, measure: str) -> dict[tuple, tuple]:
+    """Rows by grain key -> (row version xmin, measure)."""
+    rows = conn.execute(f"select {key}, xmin::text, {measure} from {table}").fetchall()
+    width = len(key.split(","))
+    return {tuple(row[:width]): tuple(row[width:]) for row in rows}
+
+
+def test_reloading_one_club_day_rebuilds_only_that_days_totals_recon_and_performance(
+    built_warehouse: DbtWarehouse,
+) -> None:
+    world = built_warehouse.world
+    club = 1002
+    sending, day = next(
+        (s, d)
+        for d in reversed(world.days()[5 : DAYS - 12])
+        for s in world.sendings
+        if s.club == club and d in s.daily
+    )
+    tables = {
+        "agg": ("placewise_marts.agg_sendings_stats_total", AGG_KEY, "events"),
+        "recon": ("placewise_audit.recon_sendings_stats_totals", RECON_KEY, "rebuilt_events"),
+        "performance": (
+            "placewise_marts.mart_sendings_daily_performance",
+            PERFORMANCE_KEY,
+            "opened",
+        ),
+    }
+    with built_warehouse.connect() as conn:
+        before = {name: versions(conn, *spec) for name, spec in tables.items()}
+        sending.daily[day]["opened"] += 5
+        now = dt.datetime.now(dt.UTC)
+        with psycopg.connect(built_warehouse.url) as loader_conn:
+            loader = Loader(loader_conn)
+            load_club_day(loader, world, club, day, now)
+            load_tenants_day(loader, world, day, now)
+            loader.load_records("sendings", club, sending_records(world, club), now)
+
+        built_warehouse.dbt("build")
+
+        after = {name: versions(conn, *spec) for name, spec in tables.items()}
+        for name in tables:
+            old, new = before[name], after[name]
+            changed = {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
+            assert changed, f"{name}: the reloaded day was not rebuilt"
+            assert {k[0] for k in changed} == {day}, name
+            assert {k: v for k, v in new.items() if k[0] != day} == {
+                k: v for k, v in old.items() if k[0] != day
+            }, name
+            rebuilt = {k for k in new if k[0] == day}
+            assert all(new[k][0] != old.get(k, (None,))[0] for k in rebuilt), name
+        total_key = (day, "total", "(all)", "opened")
+        assert after["agg"][total_key][1] == before["agg"].get(total_key, (None, 0))[1] + 5
+        performance_key = (day, club, sending.channel)
+        assert (
+            after["performance"][performance_key][1]
+            == before["performance"].get(performance_key, (None, 0))[1] + 5
+        )
+        recon_key = (day, TENANTS_SCOPE, "total", "(all)", "opened")
+        assert after["recon"][recon_key][1] == before["recon"].get(recon_key, (None, 0))[1] + 5
+        assert (
+            conn.execute(
+                "select count(*) from placewise_audit.recon_sendings_stats_totals"
+                " where stat_date = %s and difference <> 0",
+                (day,),
+            ).fetchone()[0]
+            == 0
+        )
+
+
 def test_an_empty_reloaded_partition_deletes_the_days_older_rows(
     built_warehouse: DbtWarehouse,
 ) -> None:
@@ -291,6 +372,57 @@ def test_an_empty_reloaded_partition_deletes_the_days_older_rows(
             (club, day),
         ).fetchone()[0]
         assert after == 0
+
+
+def test_data_tests_look_at_the_recently_loaded_days_unless_told_to_test_all(
+    built_warehouse: DbtWarehouse,
+) -> None:
+    with built_warehouse.connect() as conn:
+        conn.execute(
+            "update placewise_ops.loaded_partitions set loaded_at = loaded_at - interval '10 days'"
+        )
+        old_day = built_warehouse.world.settled_day()
+        conn.execute(
+            "insert into placewise_marts.fct_sendings_stats"
+            " select * from placewise_marts.fct_sendings_stats"
+            " where stat_date = %s and aggregation = 'none' limit 1",
+            (old_day,),
+        )
+        try:
+            nightly = built_warehouse.dbt("test", "--select", "fct_sendings_stats", check=False)
+            assert nightly.returncode == 0, nightly.stdout[-3000:]
+            everything = built_warehouse.dbt(
+                "test",
+                "--select",
+                "fct_sendings_stats",
+                "--vars",
+                "{placewise_test_all_days: true}",
+                check=False,
+            )
+            assert everything.returncode != 0
+            assert "unique_combination_of_columns_fct_sendings_stats" in everything.stdout
+            conn.execute(
+                "update placewise_ops.loaded_partitions set loaded_at = now()"
+                " where partition_date = %s",
+                (old_day,),
+            )
+            touched = built_warehouse.dbt("test", "--select", "fct_sendings_stats", check=False)
+            assert touched.returncode != 0
+            assert "unique_combination_of_columns_fct_sendings_stats" in touched.stdout
+        finally:
+            conn.execute(
+                "delete from placewise_marts.fct_sendings_stats as f using ("
+                "  select min(ctid) as keep, stat_date, loyalty_club_id, aggregation,"
+                "         dimension_value, event_type"
+                "  from placewise_marts.fct_sendings_stats where stat_date = %s"
+                "  group by 2, 3, 4, 5, 6 having count(*) > 1) as d"
+                " where f.stat_date = d.stat_date and f.loyalty_club_id = d.loyalty_club_id"
+                " and f.aggregation = d.aggregation and f.dimension_value = d.dimension_value"
+                " and f.event_type = d.event_type and f.ctid <> d.keep",
+                (old_day,),
+            )
+            conn.execute("update placewise_ops.loaded_partitions set loaded_at = now()")
+        assert built_warehouse.dbt("test", "--select", "fct_sendings_stats").returncode == 0
 
 
 def test_sqlfluff_lint_passes_on_the_dbt_project() -> None:

@@ -407,3 +407,24 @@ def test_help_exits_0_and_lists_the_subcommands(capsys):
     out = capsys.readouterr().out
     for command in ("plan", "sync", "replay", "migrate", "clubs"):
         assert command in out
+
+
+def test_sync_priority_picks_the_turn_in_the_shared_bucket(live_env, monkeypatch, capsys):
+    from placewise import service
+    from placewise.sync import SyncSummary
+
+    asked: list[str] = []
+
+    def fake_sync(specs, **kwargs):
+        asked.append(kwargs["priority"])
+        return SyncSummary()
+
+    monkeypatch.setattr(service, "sync", fake_sync)
+    args = ["sync", *DAYS, "--club", "1001", "--report", "sendings_stats"]
+    assert main(args) == 0
+    assert main([*args, "--priority", "high"]) == 0
+    assert main([*args, "--priority", "low"]) == 0
+    assert asked == ["normal", "high", "low"]
+    capsys.readouterr()
+    assert main([*args, "--priority", "urgent"]) == 2
+    assert "invalid choice: 'urgent'" in capsys.readouterr().err

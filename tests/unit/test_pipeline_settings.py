@@ -19,6 +19,7 @@ def test_defaults_work_from_a_checkout():
     assert settings.clubs_file.exists()
     assert (REPO_ROOT / "pyproject.toml").exists()
     assert (settings.task_retries, settings.nightly_cron) == (2, "30 2 * * *")
+    assert settings.progress_every == 25
     assert (settings.dbt_project_dir / "dbt_project.yml").exists()
     assert settings.api_contract_file == REPO_ROOT / "config" / "api-contract.yml"
 
@@ -37,6 +38,7 @@ def test_every_setting_is_read_from_the_environment():
             "PLACEWISE_TASK_RETRIES": "0",
             "PLACEWISE_NIGHTLY_CRON": " 15  4 * * * ",
             "PLACEWISE_API_CONTRACT_FILE": "/etc/placewise/api-contract.yml",
+            "PLACEWISE_PROGRESS_EVERY": "100",
         }
     )
     assert settings.api_contract_file == Path("/etc/placewise/api-contract.yml")
@@ -50,6 +52,7 @@ def test_every_setting_is_read_from_the_environment():
     assert settings.rate_refill_per_s == 2.5
     assert settings.task_retries == 0
     assert settings.nightly_cron == "15 4 * * *"
+    assert settings.progress_every == 100
 
 
 def test_export_mode_is_explicitly_accepted():
@@ -99,7 +102,11 @@ def test_reads_os_environ_when_no_mapping_is_given(monkeypatch):
         ("PLACEWISE_TASK_RETRIES", "two", "PLACEWISE_TASK_RETRIES must be an integer"),
         ("PLACEWISE_TASK_RETRIES", "-1", "PLACEWISE_TASK_RETRIES must not be negative"),
         ("PLACEWISE_NIGHTLY_CRON", "30 2 * *", "PLACEWISE_NIGHTLY_CRON must be a cron expression"),
+        ("PLACEWISE_PROGRESS_EVERY", "0", "PLACEWISE_PROGRESS_EVERY must be positive"),
+        ("PLACEWISE_PROGRESS_EVERY", "often", "PLACEWISE_PROGRESS_EVERY must be an integer"),
         ("PLACEWISE_NIGHTLY_CRON", "@daily x", "PLACEWISE_NIGHTLY_CRON must be a cron expression"),
+        ("PLACEWISE_DBT_EXECUTION", "kubernetes", "PLACEWISE_DBT_EXECUTION must be 'watcher' or"),
+        ("PLACEWISE_DBT_EXECUTION", "Watcher", "got 'Watcher'"),
     ],
 )
 def test_bad_values_raise_errors_that_name_the_variable_and_the_value(name, value, message):
@@ -107,6 +114,12 @@ def test_bad_values_raise_errors_that_name_the_variable_and_the_value(name, valu
         PipelineSettings.from_env({name: value})
     assert message in str(info.value)
     assert repr(value) in str(info.value) or value in str(info.value)
+
+
+def test_dbt_runs_as_one_watched_build_unless_local_is_chosen():
+    assert PipelineSettings.from_env({}).dbt_execution == "watcher"
+    assert PipelineSettings.from_env({"PLACEWISE_DBT_EXECUTION": ""}).dbt_execution == "watcher"
+    assert PipelineSettings.from_env({"PLACEWISE_DBT_EXECUTION": "local"}).dbt_execution == "local"
 
 
 def test_settings_are_immutable():

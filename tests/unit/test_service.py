@@ -204,3 +204,29 @@ def test_backfill_reserve_leaves_more_tokens_to_nightly_the_lower_the_priority(s
 def test_an_unknown_backfill_priority_names_the_choices(settings):
     with pytest.raises(ValueError, match="unknown backfill priority 'urgent'; use one of low"):
         backfill_reserve("urgent", settings)
+
+
+def test_every_backfill_leaves_the_nightly_floor_even_at_high_priority(settings):
+    from placewise.service import token_floor
+
+    assert token_floor("nightly", settings) == 0
+    assert token_floor("high", settings) == 20  # the floor alone
+    assert token_floor("normal", settings) == 40  # floor + reserve
+    # floor + 2 x reserve is the whole bucket: served only from a full one
+    assert token_floor("low", settings) == 59
+
+
+def test_the_nightly_floor_is_a_setting(settings):
+    from placewise.service import token_floor
+
+    tuned = replace(settings, nightly_token_floor=5, backfill_token_reserve=0)
+    assert [token_floor(p, tuned) for p in ("high", "normal", "low")] == [5, 5, 5]
+    env = {"PLACEWISE_NIGHTLY_TOKEN_FLOOR": "7"}
+    assert PipelineSettings.from_env(env).nightly_token_floor == 7
+
+
+def test_an_unknown_sync_priority_names_the_choices(settings):
+    from placewise.service import token_floor
+
+    with pytest.raises(ValueError, match="unknown backfill priority 'urgent'; use one of low"):
+        token_floor("urgent", settings)

@@ -1,6 +1,35 @@
-{{ config(materialized='table') }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ placewise_delete_changed_days(
+            'sendings_stats', 'statistics', 'stat_date', required_scope='clubs:%'
+        ) }}",
+        indexes=[{'columns': ['stat_date']}]
+    )
+}}
 
-with tenants_partitions as (
+-- Rebuilt per club-local day whose partitions (tenants export or any club) changed
+-- (macros/changed_days.sql).
+with days as (
+
+    {{ placewise_days_to_build(
+        'sendings_stats', 'statistics', 'stat_date', required_scope='clubs:%'
+    ) }}
+
+),
+
+fingerprints as (
+
+    {{ placewise_read_fingerprints(
+        'sendings_stats', 'statistics', 'days', ref('fct_sendings_stats'), 'stat_date',
+        source('placewise_raw', 'sendings_stats'), 'stat_date'
+    ) }}
+
+),
+
+tenants_partitions as (
 
     -- Tenants-export days currently loaded: the API's own cross-club totals.
     select
@@ -21,6 +50,7 @@ with tenants_partitions as (
             else substr(lp.aggregation, length('total_') + 1)
         end as club_aggregation
     from {{ source('placewise_ops', 'loaded_partitions') }} as lp
+    inner join days on lp.partition_date = days.day
     inner join {{ source('placewise_ops', 'slices') }} as slices
         on lp.slice_id = slices.slice_id
     where
@@ -46,7 +76,9 @@ tenants_series as (
         event_type,
         events
     from {{ ref('stg_placewise__sendings_stats') }}
-    where _scope like 'clubs:%'
+    where
+        _scope like 'clubs:%'
+        and _slice_id in (select tp.tenants_slice_id from tenants_partitions as tp)
 
 ),
 
@@ -163,8 +195,10 @@ final as (
             >= (compared.stat_date + 1 + {{ var('settle_days', 7) }})::timestamp
             at time zone 'Etc/GMT+12',
             false
-        ) as is_settled
+        ) as is_settled,
+        fingerprints.fingerprint as _partitions_fingerprint
     from compared
+    inner join fingerprints on compared.stat_date = fingerprints.day
     inner join tenants_partitions as tp
         on
             compared.tenants_scope = tp.tenants_scope

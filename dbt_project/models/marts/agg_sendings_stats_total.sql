@@ -1,10 +1,49 @@
-with club_stats as (
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ placewise_delete_changed_days('sendings_stats', 'statistics', 'stat_date') }}",
+        indexes=[{'columns': ['stat_date']}]
+    )
+}}
 
-    select * from {{ ref('fct_sendings_stats') }}
+-- Rebuilt per club-local day: a changed partition of one club changes that day's total of
+-- every club (macros/changed_days.sql).
+with days as (
+
+    {{ placewise_days_to_build('sendings_stats', 'statistics', 'stat_date') }}
 
 ),
 
-final as (
+club_partitions as (
+
+    {{ placewise_club_partitions_of('sendings_stats', 'statistics', 'days') }}
+
+),
+
+club_stats as (
+
+    select fct.*
+    from {{ ref('fct_sendings_stats') }} as fct
+    inner join club_partitions as cp
+        on
+            fct.loyalty_club_id = cp.loyalty_club_id
+            and fct.aggregation = cp.aggregation
+            and fct.stat_date = cp.partition_date
+
+),
+
+fingerprints as (
+
+    {{ placewise_read_fingerprints(
+        'sendings_stats', 'statistics', 'days', ref('fct_sendings_stats'), 'stat_date',
+        source('placewise_raw', 'sendings_stats'), 'stat_date'
+    ) }}
+
+),
+
+totals as (
 
     select
         stat_date,
@@ -18,6 +57,16 @@ final as (
         count(distinct loyalty_club_id)::integer as clubs_count
     from club_stats
     group by 1, 2, 3, 4
+
+),
+
+final as (
+
+    select
+        totals.*,
+        fingerprints.fingerprint as _partitions_fingerprint
+    from totals
+    inner join fingerprints on totals.stat_date = fingerprints.day
 
 )
 

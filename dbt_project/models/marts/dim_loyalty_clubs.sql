@@ -26,18 +26,6 @@ synced as (
 
 ),
 
-api_timezone as (
-
-    -- The zone the API reported most recently in a single-club slice.
-    select distinct on (loyalty_club_id)
-        loyalty_club_id,
-        timezone
-    from {{ ref('stg_placewise__sendings_stats') }}
-    where _scope like 'club:%' and timezone is not null
-    order by loyalty_club_id asc, _loaded_at desc, _slice_id desc
-
-),
-
 club_ids as (
 
     -- Every club the registry names or the pipeline has loaded anything for.
@@ -46,6 +34,39 @@ club_ids as (
     select split_part(scope, ':', 2)::bigint as loyalty_club_id
     from {{ source('placewise_ops', 'slices') }}
     where scope like 'club:%'
+
+),
+
+latest_club_slices as (
+
+    -- Per club its newest loaded single-club sendings_stats slice that returned rows.
+    select distinct on (loyalty_club_id)
+        split_part(scope, ':', 2)::bigint as loyalty_club_id,
+        slice_id
+    from {{ source('placewise_ops', 'slices') }}
+    where
+        report = 'sendings_stats'
+        and scope like 'club:%'
+        and status = 'loaded'
+        and rows > 0
+    order by loyalty_club_id asc, loaded_at desc, slice_id desc
+
+),
+
+api_timezone as (
+
+    -- The zone the API reported most recently in a single-club slice, read from that
+    -- slice's raw rows (an index lookup by slice, not a scan of the whole raw history).
+    select
+        latest.loyalty_club_id,
+        (
+            select stats.timezone
+            from {{ ref('stg_placewise__sendings_stats') }} as stats
+            where stats._slice_id = latest.slice_id and stats.timezone is not null
+            order by stats._row_no asc
+            limit 1
+        ) as timezone
+    from latest_club_slices as latest
 
 ),
 

@@ -1,12 +1,50 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ placewise_delete_changed_days('sendings_stats', 'statistics', 'stat_date') }}",
+        indexes=[{'columns': ['stat_date']}]
+    )
+}}
+
 {%- set event_types = [
     'new', 'transmitted', 'transiently_failed', 'delivered',
     'opened', 'opened_event', 'failed', 'delivery_errored'
 ] -%}
 
-with channel_stats as (
+-- Rebuilt per club-local day whose partitions changed (macros/changed_days.sql).
+with days as (
 
-    select * from {{ ref('fct_sendings_stats') }}
-    where aggregation = 'channel'
+    {{ placewise_days_to_build('sendings_stats', 'statistics', 'stat_date') }}
+
+),
+
+club_partitions as (
+
+    {{ placewise_club_partitions_of('sendings_stats', 'statistics', 'days') }}
+
+),
+
+channel_stats as (
+
+    select fct.*
+    from {{ ref('fct_sendings_stats') }} as fct
+    inner join club_partitions as cp
+        on
+            fct.loyalty_club_id = cp.loyalty_club_id
+            and fct.aggregation = cp.aggregation
+            and fct.stat_date = cp.partition_date
+    where cp.aggregation = 'channel'
+
+),
+
+fingerprints as (
+
+    {{ placewise_read_fingerprints(
+        'sendings_stats', 'statistics', 'days', ref('fct_sendings_stats'), 'stat_date',
+        source('placewise_raw', 'sendings_stats'), 'stat_date'
+    ) }}
 
 ),
 
@@ -32,17 +70,19 @@ pivoted as (
             0
         )::bigint as other_events
     from channel_stats
-    group by stat_date, loyalty_club_id, dimension_value
+    group by 1, 2, 3
 
 ),
 
 final as (
 
     select
-        *,
-        delivered::double precision / nullif(transmitted, 0) as delivery_rate,
-        opened::double precision / nullif(delivered, 0) as open_rate
+        pivoted.*,
+        pivoted.delivered::double precision / nullif(pivoted.transmitted, 0) as delivery_rate,
+        pivoted.opened::double precision / nullif(pivoted.delivered, 0) as open_rate,
+        fingerprints.fingerprint as _partitions_fingerprint
     from pivoted
+    inner join fingerprints on pivoted.stat_date = fingerprints.day
 
 )
 

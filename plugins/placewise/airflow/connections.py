@@ -12,6 +12,7 @@ These functions are only called inside tasks, never at DAG parse time.
 from __future__ import annotations
 
 import os
+from typing import Any
 from urllib.parse import quote
 
 from placewise.api.settings import ApiSettings
@@ -56,6 +57,11 @@ def warehouse_conninfo() -> str:
                 "or set WAREHOUSE_URL"
             )
         return url
+    return conninfo_from_connection(conn)
+
+
+def conninfo_from_connection(conn: Any) -> str:
+    """A libpq URL for a postgres Connection (task SDK or core ``Connection``: same fields)."""
     auth = quote(conn.login or "", safe="")
     if conn.password:
         auth += ":" + quote(conn.password, safe="")

@@ -27,6 +27,7 @@ from placewise.airflow.tasks import (
     WorkItem,
 )
 from placewise.api.catalog import CATALOG
+from placewise.api.fairness import NIGHTLY
 from placewise.config import PipelineSettings
 from placewise.sync import SyncSummary
 
@@ -160,7 +161,7 @@ def _sync_tenants_task(backfill: bool) -> Any:
                 conninfo=warehouse_conninfo(),
                 run_id=run_id or "",
                 skip_loaded=backfill or ti.try_number > 1,
-                reserve=settings.backfill_token_reserve if backfill else 0,
+                priority=(params or {}).get("priority", "normal") if backfill else NIGHTLY,
             ),
         )
 
@@ -263,7 +264,10 @@ def build_backfill() -> Any:
             "priority": Param(
                 "normal",
                 enum=["low", "normal", "high"],
-                description="How many API tokens to leave for the nightly run (low leaves most).",
+                description=(
+                    "Turn in the shared API token bucket beside the nightly run, and the tokens "
+                    "left for it (low leaves most; high still leaves the nightly floor)."
+                ),
             ),
         },
     )

@@ -19,13 +19,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import InvocationMode, LoadMode, TestBehavior
+from cosmos import DbtTaskGroup, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import LoadMode, TestBehavior
 from cosmos.operators.local import DbtRunOperationLocalOperator
 from cosmos.profiles.postgres.user_pass import PostgresUserPasswordProfileMapping
 from placewise.airflow.connections import WAREHOUSE_CONN_ID
+from placewise.airflow.dbt_execution import execution_config, wire_watcher_group
+from placewise.config import PipelineSettings
 
 DBT_PROFILE = "placewise_warehouse"
+#: Models one ``dbt build`` runs at a time (watcher mode; a per-model run uses one).
+DBT_THREADS = 4
 
 
 class PlacewisePostgresProfileMapping(PostgresUserPasswordProfileMapping):
@@ -86,7 +90,8 @@ def _profile_config() -> ProfileConfig:
         profile_name=DBT_PROFILE,
         target_name="airflow",
         profile_mapping=PlacewisePostgresProfileMapping(
-            conn_id=WAREHOUSE_CONN_ID, profile_args={"schema": "placewise_staging"}
+            conn_id=WAREHOUSE_CONN_ID,
+            profile_args={"schema": "placewise_staging", "threads": DBT_THREADS},
         ),
     )
 
@@ -94,8 +99,9 @@ def _profile_config() -> ProfileConfig:
 def grant_bi_access(project_dir: Path) -> DbtRunOperationLocalOperator:
     """``dbt run-operation grant_bi_role``: read-only BI access to marts and audit.
 
-    dbt's on-run-end hook does the same for command-line runs; Cosmos runs one model per task,
-    where that hook does not fire, so the DAGs run the grants once after the models.
+    dbt's on-run-end hook does the same for command-line runs; Cosmos' local mode runs one model
+    per task, where that hook does not fire, so the DAGs run the grants once after the models
+    (the watcher mode's single build fires it too; granting twice is harmless).
     """
     return DbtRunOperationLocalOperator(
         task_id="grant_bi_role",
@@ -108,8 +114,17 @@ def grant_bi_access(project_dir: Path) -> DbtRunOperationLocalOperator:
     )
 
 
-def dbt_task_group(project_dir: Path, group_id: str = "dbt", **kwargs: Any) -> DbtTaskGroup:
-    """The dbt models as Airflow tasks (one ``dbt run`` per model), then every test at once.
+#: dbt resources the task group leaves out (Cosmos has no operator for them).
+UNRENDERED_NODES = ("resource_type:analysis", "resource_type:operation")
+
+
+def dbt_task_group(
+    project_dir: Path, group_id: str = "dbt", execution: str | None = None, **kwargs: Any
+) -> DbtTaskGroup:
+    """The dbt models as Airflow tasks (one task per model), then every test at once.
+
+    ``execution`` is ``watcher`` (one ``dbt build`` feeding the model tasks) or ``local`` (one
+    dbt run per model task); by default ``PLACEWISE_DBT_EXECUTION``. See ``dbt_execution``.
 
     Tests run after all models because several of them span models (relationships, the
     reconciliation, the consistency checks), which a per-model build would run too early.
@@ -123,7 +138,8 @@ def dbt_task_group(project_dir: Path, group_id: str = "dbt", **kwargs: Any) -> D
             f"{manifest} is missing: run `make venv` (or `dbt parse --project-dir {project_dir} "
             f"--profiles-dir {project_dir}`) to create it"
         )
-    return DbtTaskGroup(
+    mode = execution or PipelineSettings.from_env().dbt_execution
+    group = DbtTaskGroup(
         group_id=group_id,
         project_config=ProjectConfig(
             dbt_project_path=project_dir,
@@ -131,17 +147,20 @@ def dbt_task_group(project_dir: Path, group_id: str = "dbt", **kwargs: Any) -> D
             project_name="placewise_warehouse",
         ),
         profile_config=_profile_config(),
-        execution_config=ExecutionConfig(
-            dbt_executable_path=dbt_executable(), invocation_mode=InvocationMode.DBT_RUNNER
-        ),
+        execution_config=execution_config(mode, dbt_executable()),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
             test_behavior=TestBehavior.AFTER_ALL,
             emit_datasets=False,
+            # Analyses are compiled, never run, and the on-run-end hook runs with every dbt
+            # command: neither is a task, and Cosmos warns about each node it cannot convert.
+            exclude=list(UNRENDERED_NODES),
         ),
         operator_args={"install_deps": False},
         **kwargs,
     )
+    wire_watcher_group(group)
+    return group
 
 
 if __name__ == "__main__":

@@ -37,11 +37,12 @@ BACKFILL_DOC = (
 ## placewise_backfill
 Manual. Params: `start_date`, `end_date` (club-local days, inclusive; empty: the 30 days
 before the run), `clubs` (default: all enabled), `reports` (default: each club's registered
-reports), `priority` (how many API tokens to leave for the nightly run). The **plan_backfill**
-task logs the token cost and an ETA before anything is spent. Days load newest first; a rerun
-skips slices already loaded by the same request, so a failed backfill is resumed by running it
-again. Backfill tasks run at a lower priority weight than nightly and keep a token reserve in
-the shared bucket.
+reports), `priority` (`low`/`normal`/`high`: its turn in the shared API token bucket and the
+tokens it leaves for the nightly run). The **plan_backfill** task logs the token cost and an ETA
+before anything is spent. Days load newest first; a rerun skips slices already loaded by the
+same request, so a failed backfill is resumed by running it again. Backfill tasks run at a lower
+priority weight than nightly, wait behind the nightly run in the shared token bucket and always
+leave it a floor of tokens (even at `high`).
 
 Airflow's own backfill works too:
 `airflow backfill create --dag-id placewise_nightly --from-date 2026-10-01 --to-date 2026-10-31`

@@ -17,8 +17,10 @@ from enum import StrEnum
 from typing import NotRequired, TypedDict
 
 from placewise import service
+from placewise.api.fairness import NIGHTLY
 from placewise.api.settings import ApiSettings
 from placewise.config import PipelineSettings
+from placewise.progress import ProgressReporter
 from placewise.registry import Club
 from placewise.service import BackfillEstimate
 from placewise.sync import OutcomeStatus, SyncSummary
@@ -250,6 +252,11 @@ def run_and_report(
 # --- the work of each task ------------------------------------------------------------------------
 
 
+def task_progress(label: str, settings: PipelineSettings) -> ProgressReporter:
+    """Progress lines in the task log, one every ``PLACEWISE_PROGRESS_EVERY`` slices."""
+    return ProgressReporter.for_log(log.info, label=label, every=settings.progress_every)
+
+
 def parse_day(value: object, name: str) -> date:
     """A param or XCom day (ISO text or a date); a bad one names the param."""
     if isinstance(value, date):
@@ -295,7 +302,7 @@ def plan_backfill(
 ) -> tuple[list[WorkItem], BackfillEstimate]:
     """Register the clubs, plan the backfill's windows and estimate its cost; no API call."""
     first, last = backfill_days(params, today)
-    service.backfill_reserve(params.get("priority", "normal"), settings)  # fail before spending
+    service.token_floor(params.get("priority", "normal"), settings)  # fail before spending
     service.register_clubs(conninfo, settings)
     clubs = service.select_clubs(settings, _club_ids(params.get("clubs"), "clubs"))
     estimate = service.estimate_backfill(clubs, first, last, settings, params.get("reports"))
@@ -315,11 +322,7 @@ def sync_club(
     """Extract -> land -> load every slice of one club (a backfill: its reports and priority)."""
     club = club_from_payload(item["club"])
     reports = (backfill or {}).get("reports") or None
-    reserve = (
-        service.backfill_reserve(backfill.get("priority", "normal"), settings)
-        if backfill is not None
-        else 0
-    )
+    priority = backfill.get("priority", "normal") if backfill is not None else NIGHTLY
     specs = service.plan_for_club(
         club,
         parse_day(item["window"]["first_day"], "first_day"),
@@ -334,7 +337,8 @@ def sync_club(
         conninfo=conninfo,
         run_id=run_id,
         skip_loaded=skip_loaded,
-        reserve=reserve,
+        priority=priority,
+        progress=task_progress(club_label(item["club"]), settings),
     )
 
 
@@ -360,7 +364,7 @@ def sync_tenants(
     conninfo: str,
     run_id: str,
     skip_loaded: bool,
-    reserve: int,
+    priority: str,
 ) -> SyncSummary:
     """The cross-club tenants exports that carry the API's own ``total_*`` figures."""
     window = items[0]["window"]
@@ -378,7 +382,8 @@ def sync_tenants(
         conninfo=conninfo,
         run_id=run_id,
         skip_loaded=skip_loaded,
-        reserve=reserve,
+        priority=priority,
+        progress=task_progress("tenants", settings),
     )
 
 
@@ -395,6 +400,7 @@ def replay_slices(
         club_ids=_club_ids(params.get("clubs"), "clubs"),
         first_day=parse_day(start, "start_date") if start else None,
         last_day=parse_day(end, "end_date") if end else None,
+        progress=task_progress("replay", settings),
     )
 
 

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 from placewise.config import REPO_ROOT
 
+OPENLINEAGE_NAMESPACE = "placewise-warehouse"
+
 
 def warehouse_connection_uri(warehouse_url: str) -> str:
     """An Airflow ``postgres://`` Connection URI for a libpq URL (Airflow wants that scheme)."""
@@ -60,6 +62,9 @@ def airflow_environment(
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
             "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
             "AIRFLOW__COSMOS__PROPAGATE_LOGS": "False",
+            # The namespace OpenLineage events would carry; Cosmos reads it on import and warns
+            # when the [openlineage] section is missing (the provider is not installed).
+            "AIRFLOW__OPENLINEAGE__NAMESPACE": OPENLINEAGE_NAMESPACE,
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             "DO_NOT_TRACK": "1",
             "AIRFLOW_CONN_PLACEWISE_WAREHOUSE": warehouse_connection_uri(warehouse_url),

@@ -36,6 +36,9 @@ def _standalone(stack: LocalStack) -> int:
             "AIRFLOW__CORE__PARALLELISM": str(2 * cores),
             "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(2 * cores),
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            # The UI on this machine only (SimpleAuthManager keeps its passwords in plain text,
+            # and warns when the api-server listens beyond localhost); set it to expose the UI.
+            "AIRFLOW__API__HOST": os.environ.get("AIRFLOW__API__HOST", "127.0.0.1"),
         }
     )
     print(f"warehouse: {stack.warehouse_url}\nAPI: {stack.api_url}\nclubs: {stack.clubs_file}")

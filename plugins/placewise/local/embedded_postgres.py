@@ -18,6 +18,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,25 @@ SYSTEM_USER = "pgserver"
 SUPERUSER = "postgres"
 
 
+def _runtime_dir() -> None:
+    """Name the per-user runtime directory before pgserver is imported.
+
+    Importing pgserver asks platformdirs for ``XDG_RUNTIME_DIR``; where a login session has not
+    set it (a container, CI, ``sudo``) platformdirs warns and falls back to
+    ``$TMPDIR/runtime-<uid>``. We set the variable to that same directory (mode 0700, as the
+    XDG spec asks), so nothing changes but the warning in a first ``make demo``.
+    """
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        return
+    path = Path(tempfile.gettempdir()) / f"runtime-{os.geteuid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    info = path.stat()
+    if info.st_uid == os.geteuid() and info.st_mode & 0o077 == 0:
+        os.environ["XDG_RUNTIME_DIR"] = str(path)
+
+
 def _bin_dir() -> Path:
+    _runtime_dir()
     from pgserver import _commands  # imported lazily: only the embedded path needs the wheel
 
     return Path(_commands.POSTGRES_BIN_PATH)
@@ -51,6 +70,7 @@ def _prepare_for_system_user(data_dir: Path) -> str | None:
     """Make ``data_dir`` usable by the unprivileged server user when we run as root."""
     if not _running_as_root():
         return None
+    _runtime_dir()
     from pgserver.utils import (
         ensure_folder_permissions,
         ensure_prefix_permissions,

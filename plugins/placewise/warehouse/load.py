@@ -208,15 +208,26 @@ def _supersede(
     windowed: bool,
 ) -> None:
     if windowed:
+        assert ctx.window is not None
+        # Only a slice whose window overlaps this one can have lost partitions to it.
         conn.execute(
             f"""
             update {OPS_SCHEMA}.slices s set status = 'superseded'
             where s.status = 'loaded' and s.report = %s and s.scope = %s
               and s.aggregation = %s and s.interval = %s and s.slice_id <> %s
+              and s.window_start < %s and s.window_end > %s
               and not exists (select 1 from {OPS_SCHEMA}.loaded_partitions p
                               where p.slice_id = s.slice_id)
             """,
-            (ctx.report, ctx.scope, ctx.aggregation, manifest.interval, slice_id),
+            (
+                ctx.report,
+                ctx.scope,
+                ctx.aggregation,
+                manifest.interval,
+                slice_id,
+                ctx.window.end,
+                ctx.window.start,
+            ),
         )
     else:
         conn.execute(

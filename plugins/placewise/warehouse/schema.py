@@ -148,6 +148,11 @@ alter table {OPS_SCHEMA}.slices add column if not exists as_of timestamptz;
 alter table {OPS_SCHEMA}.slices add column if not exists as_of_source text;
 create index if not exists slices_key_idx on {OPS_SCHEMA}.slices (slice_key, slice_id);
 create index if not exists slices_report_idx on {OPS_SCHEMA}.slices (report, scope, status);
+-- The loaded slices of one (report, scope, aggregation, interval) whose window ends after a
+-- day: the candidates a load may supersede. Partial, so superseded history is not read.
+create index if not exists slices_loaded_window_idx
+    on {OPS_SCHEMA}.slices (report, scope, aggregation, interval, window_end)
+    where status = 'loaded';
 
 -- Which slice currently owns each (scope, report, aggregation, interval, local day).
 -- dbt's incremental models rebuild exactly the partitions whose owner changed.
@@ -164,6 +169,12 @@ create table if not exists {OPS_SCHEMA}.loaded_partitions (
 );
 create index if not exists loaded_partitions_slice_idx
     on {OPS_SCHEMA}.loaded_partitions (report, slice_id);
+-- Partitions a slice still owns, by slice alone: the loader's supersede and unchanged checks.
+create index if not exists loaded_partitions_owner_idx
+    on {OPS_SCHEMA}.loaded_partitions (slice_id);
+-- Partitions (re)loaded since a point in time: which days a dbt run's data tests look at.
+create index if not exists loaded_partitions_loaded_at_idx
+    on {OPS_SCHEMA}.loaded_partitions (loaded_at);
 
 -- The club registry as last synced from config/clubs.yml (dbt's dim_loyalty_clubs reads it).
 create table if not exists {OPS_SCHEMA}.clubs (
@@ -190,12 +201,25 @@ create table if not exists {OPS_SCHEMA}.quarantine (
     run_id           text
 );
 
--- The pacer's view of the API's token buckets, shared by every task and process of a run.
+-- The pacer's view of the API's token buckets, shared by every task and process of a run;
+-- state holds the line of waiting requests and the outstanding leases (placewise.api.fairness).
 create table if not exists {TOKEN_BUCKETS_TABLE} (
     bucket      text             primary key,
     tokens      double precision not null,
-    updated_at  timestamptz      not null
+    updated_at  timestamptz      not null,
+    state       jsonb            not null default '{{}}'
 );
+-- Warehouses migrated before the column existed get it; checked first, because ALTER TABLE would
+-- lock the table (and the running pacers) even when there is nothing to add.
+do $$
+begin
+    if not exists (select 1 from information_schema.columns
+                   where table_schema = '{OPS_SCHEMA}' and table_name = 'api_token_buckets'
+                     and column_name = 'state') then
+        alter table {TOKEN_BUCKETS_TABLE} add column state jsonb not null default '{{}}';
+    end if;
+end
+$$;
 """
 
 

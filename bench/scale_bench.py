@@ -1,0 +1,344 @@
+"""Scale benchmark: does the pipeline's nightly cost depend on the warehouse's history?
+
+Run with ``make bench-scale`` (or ``.venv/bin/python bench/scale_bench.py --clubs 3 --days 60``
+for a quick run). For each history length (``--baseline-days``, default 15, and ``--days``,
+default 365) it builds a fresh warehouse database on ``WAREHOUSE_URL`` (or an embedded server)
+from the simulator (``--clubs`` clubs, default 10), exactly as an operator would:
+
+1. backfill: ``placewise sync --tenants`` over the history in ``--chunk-days`` chunks, oldest
+   first, each chunk its own CLI process; slices/s and the loader's own seconds per slice
+   (``placewise_ops.slices.load_seconds``) of the first chunk against the last one tell whether
+   the per-slice cost grows with the warehouse (target: within 1.3x);
+2. ``dbt build`` once (the initial build);
+3. the nightly, as if the backfill had been loaded a week before (its partitions' loaded_at is
+   dated back 7 days, which is what a nightly's data tests look at): the simulator's clock one
+   day later, ``placewise sync --tenants`` over the last
+   day plus the restatement window (8 days), then ``dbt build``. Its wall times with the long
+   history against the short one are the ratios that matter (target: <= 1.3x).
+
+Peak RSS is that of each CLI process (``wait4``), compared between the two histories (target:
+flat). Everything is measured in one run on one machine, so only the ratios carry over. The
+extract mode is the pipeline's default (``PLACEWISE_EXTRACT_MODE``, ``export`` unless set). The
+exit status is 0 whether or not a target is met: this is a measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import psycopg
+from placewise.local.embedded_postgres import EmbeddedPostgres, drop_database, ensure_database
+from placewise.local.processes import running_simulator
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: The nightly runs at this instant; the backfill one day earlier.
+NIGHTLY_NOW = datetime.fromisoformat("2026-11-28T06:00:00+00:00")
+NIGHTLY_DAYS = 8  # the run's day plus the default restatement window of 7 days
+RATIO_TARGET = 1.3
+FAST_RATE = ["--rate-capacity", "1000000", "--rate-refill", "1000000"]
+
+
+@dataclass
+class Step:
+    """One timed child process."""
+
+    seconds: float
+    max_rss_mb: float
+    output: str
+
+
+@dataclass
+class Chunk:
+    """One backfill chunk: CLI wall time, slices it loaded, loader seconds of those slices."""
+
+    first: date
+    last: date
+    step: Step
+    slices: int
+    load_seconds: float
+
+    @property
+    def slices_per_s(self) -> float:
+        return self.slices / self.step.seconds if self.step.seconds else 0.0
+
+    @property
+    def ms_per_load(self) -> float:
+        return 1000 * self.load_seconds / self.slices if self.slices else 0.0
+
+
+@dataclass
+class HistoryRun:
+    """Everything measured for one history length."""
+
+    days: int
+    chunks: list[Chunk] = field(default_factory=list)
+    initial_dbt: Step | None = None
+    nightly_sync: Step | None = None
+    nightly_dbt: Step | None = None
+    slowest_models: list[tuple[str, float]] = field(default_factory=list)
+    raw_rows: int = 0
+
+    @property
+    def peak_rss_mb(self) -> float:
+        steps = [c.step for c in self.chunks] + [s for s in (self.nightly_sync,) if s]
+        return max(s.max_rss_mb for s in steps)
+
+
+def timed(command: list[str], env: dict[str, str], log: Path) -> Step:
+    """Run ``command`` to completion; its wall time and peak RSS (from ``wait4``)."""
+    started = time.monotonic()
+    with log.open("w") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.monotonic() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    output = log.read_text()
+    if process.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(command[:4])} failed ({process.returncode}):\n{output[-4000:]}"
+        )
+    return Step(seconds=seconds, max_rss_mb=usage.ru_maxrss / 1024, output=output)
+
+
+@contextlib.contextmanager
+def server_url(workdir: Path) -> Iterator[str]:
+    """WAREHOUSE_URL, or an embedded PostgreSQL in ``workdir`` for the whole benchmark."""
+    configured = os.environ.get("WAREHOUSE_URL")
+    if configured:
+        yield configured
+        return
+    server = EmbeddedPostgres(workdir / "pg")
+    server.start()
+    try:
+        yield server.url()
+    finally:
+        server.destroy()
+
+
+def dbt_env(url: str, base: dict[str, str], log_path: Path) -> dict[str, str]:
+    parts = urlsplit(url)
+    return {
+        **base,
+        "PLACEWISE_PG_HOST": parts.hostname or "127.0.0.1",
+        "PLACEWISE_PG_PORT": str(parts.port or 5432),
+        "PLACEWISE_PG_USER": unquote(parts.username or "postgres"),
+        "PLACEWISE_PG_PASSWORD": unquote(parts.password or ""),
+        "PLACEWISE_PG_DBNAME": parts.path.lstrip("/"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_LOG_PATH": str(log_path),
+    }
+
+
+def write_registry(path: Path, clubs: int) -> None:
+    lines = ["clubs:"] + [f"  - {{id: {1001 + i}, name: Club {1001 + i}}}" for i in range(clubs)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def sliced_count(output: str) -> int:
+    match = re.search(r"^(\d+) slices: (\d+) loaded", output, re.MULTILINE)
+    if not match:
+        raise RuntimeError(f"no sync summary in the CLI output:\n{output[-2000:]}")
+    return int(match.group(2))
+
+
+def run_history(
+    days: int, args: argparse.Namespace, url: str, work: Path, dbt_project: Path
+) -> HistoryRun:
+    """Backfill ``days`` days, build, run one nightly; measure each step."""
+    result = HistoryRun(days=days)
+    landing = work / "landing"
+    registry = work / "clubs.yml"
+    write_registry(registry, args.clubs)
+    env = {
+        **os.environ,
+        "WAREHOUSE_URL": url,
+        "PLACEWISE_API_TOKEN": "dev-token",
+        "PLACEWISE_LANDING_ROOT": str(landing),
+        "PLACEWISE_CLUBS_FILE": str(registry),
+        "PLACEWISE_RATE_CAPACITY": "1000000",
+        "PLACEWISE_RATE_REFILL_PER_S": "1000000",
+    }
+    # The operator CLI exactly as the ``placewise`` console script runs it.
+    cli = [sys.executable, "-c", "import sys; from placewise.cli import main; sys.exit(main())"]
+    dbt = [
+        str(Path(sys.executable).with_name("dbt")),
+        "build",
+        "--project-dir",
+        str(dbt_project),
+        "--profiles-dir",
+        str(dbt_project),
+        "--target-path",
+        str(work / "target"),
+    ]
+    denv = dbt_env(url, env, work / "dbt-logs")
+    nightly_last = (NIGHTLY_NOW - timedelta(days=1)).date()
+    backfill_last = nightly_last - timedelta(days=1)
+    backfill_first = backfill_last - timedelta(days=days - 1)
+    sim_args = ["--clubs", str(args.clubs), "--history-days", str(days + 30), *FAST_RATE]
+    backfill_now = (NIGHTLY_NOW - timedelta(days=1)).isoformat()
+    timed([*cli, "migrate"], env, work / "migrate.log")
+    with running_simulator([*sim_args, "--now", backfill_now]) as sim:
+        env["PLACEWISE_API_URL"] = sim.url
+        first = backfill_first
+        while first <= backfill_last:
+            last = min(first + timedelta(days=args.chunk_days - 1), backfill_last)
+            step = timed(
+                [*cli, "sync", "--tenants", "--from", first.isoformat(), "--to", last.isoformat()],
+                env,
+                work / f"sync-{first}.log",
+            )
+            with psycopg.connect(url) as conn:
+                loaded = conn.execute(
+                    "select count(*), coalesce(sum(load_seconds), 0) from placewise_ops.slices"
+                    " where run_id = (select run_id from placewise_ops.slices"
+                    " order by slice_id desc limit 1)"
+                ).fetchone()
+            assert loaded is not None
+            chunk = Chunk(first, last, step, sliced_count(step.output), float(loaded[1]))
+            result.chunks.append(chunk)
+            print(
+                f"  backfill {first}..{last}: {chunk.slices} slices in {step.seconds:.1f} s "
+                f"({chunk.slices_per_s:.1f} slices/s, loader {chunk.ms_per_load:.1f} ms/slice, "
+                f"rss {step.max_rss_mb:.0f} MB)",
+                flush=True,
+            )
+            first = last + timedelta(days=1)
+    result.initial_dbt = timed(dbt, denv, work / "dbt-initial.log")
+    print(f"  initial dbt build: {result.initial_dbt.seconds:.1f} s", flush=True)
+    # A nightly meets a backfill loaded days before, not minutes: date the backfill's
+    # partitions back a week, so the nightly's data tests look at the days the nightly
+    # touched (var placewise_test_days_within) as they do in production.
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "update placewise_ops.loaded_partitions set loaded_at = loaded_at - interval '7 days'"
+        )
+    with running_simulator([*sim_args, "--now", NIGHTLY_NOW.isoformat()]) as sim:
+        env["PLACEWISE_API_URL"] = sim.url
+        nightly_first = nightly_last - timedelta(days=NIGHTLY_DAYS - 1)
+        result.nightly_sync = timed(
+            [
+                *cli,
+                "sync",
+                "--tenants",
+                "--from",
+                nightly_first.isoformat(),
+                "--to",
+                nightly_last.isoformat(),
+            ],
+            env,
+            work / "sync-nightly.log",
+        )
+    print(f"  nightly sync: {result.nightly_sync.seconds:.1f} s", flush=True)
+    result.nightly_dbt = timed(dbt, denv, work / "dbt-nightly.log")
+    print(f"  nightly dbt build: {result.nightly_dbt.seconds:.1f} s", flush=True)
+    run_results = json.loads((work / "target" / "run_results.json").read_text())
+    timings = [
+        (r["unique_id"].split(".", 2)[-1], float(r["execution_time"]))
+        for r in run_results["results"]
+    ]
+    result.slowest_models = sorted(timings, key=lambda t: -t[1])[:5]
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "select coalesce(sum(n_live_tup), 0) from pg_stat_user_tables"
+            " where schemaname = 'placewise_raw'"
+        ).fetchone()
+    result.raw_rows = int(row[0]) if row else 0
+    return result
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b else float("inf")
+
+
+def verdict(value: float) -> str:
+    return "ok" if value <= RATIO_TARGET else f"above the {RATIO_TARGET}x target"
+
+
+def report(short: HistoryRun, long: HistoryRun, clubs: int) -> None:
+    print()
+    print(f"scale benchmark: {clubs} clubs, {long.days} vs {short.days} days of history")
+    mode = os.environ.get("PLACEWISE_EXTRACT_MODE", "export")
+    print(f"extract mode: {mode}; nightly = {NIGHTLY_DAYS} days, one day after the backfill")
+    for run in (short, long):
+        head, tail = run.chunks[0], run.chunks[-1]
+        print(
+            f"  {run.days:>4} days: raw rows ~{run.raw_rows}; backfill first chunk "
+            f"{head.slices_per_s:.1f} slices/s ({head.ms_per_load:.1f} ms load/slice), last "
+            f"chunk {tail.slices_per_s:.1f} slices/s ({tail.ms_per_load:.1f} ms load/slice); "
+            f"initial dbt {run.initial_dbt.seconds:.1f} s; nightly sync "
+            f"{run.nightly_sync.seconds:.1f} s; nightly dbt {run.nightly_dbt.seconds:.1f} s; "
+            f"peak RSS {run.peak_rss_mb:.0f} MB"
+        )
+        slowest = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in run.slowest_models)
+        print(f"        slowest nightly dbt nodes: {slowest}")
+    head, tail = long.chunks[0], long.chunks[-1]
+    rate = ratio(head.slices_per_s, tail.slices_per_s)
+    load = ratio(tail.ms_per_load, head.ms_per_load)
+    sync = ratio(long.nightly_sync.seconds, short.nightly_sync.seconds)
+    dbt = ratio(long.nightly_dbt.seconds, short.nightly_dbt.seconds)
+    rss = ratio(long.peak_rss_mb, short.peak_rss_mb)
+    print("ratios (target <= 1.3x):")
+    rows = [
+        (f"backfill slices/s, first / last chunk ({long.days} days)", rate),
+        ("loader ms per slice, last / first chunk", load),
+        (f"nightly sync wall, {long.days} / {short.days} days", sync),
+        (f"nightly dbt build wall, {long.days} / {short.days} days", dbt),
+        (f"peak RSS, {long.days} / {short.days} days", rss),
+    ]
+    for label, value in rows:
+        print(f"  {label:<48} {value:5.2f}x  {verdict(value)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clubs", type=int, default=10, help="clubs in the simulator (10)")
+    parser.add_argument("--days", type=int, default=365, help="long history in days (365)")
+    parser.add_argument("--baseline-days", type=int, default=15, help="short history in days (15)")
+    parser.add_argument("--chunk-days", type=int, default=15, help="days per backfill CLI run (15)")
+    parser.add_argument(
+        "--dbt-project",
+        type=Path,
+        default=REPO_ROOT / "dbt_project",
+        help="dbt project to build (default: this checkout's)",
+    )
+    args = parser.parse_args(argv)
+    for name in ("clubs", "days", "baseline_days", "chunk_days"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.clubs < 2:
+        parser.error("--clubs must be at least 2 (the tenants export needs two clubs)")
+    with (
+        tempfile.TemporaryDirectory(prefix="placewise-scale-") as tmp,
+        server_url(Path(tmp)) as server,
+    ):
+        runs: list[HistoryRun] = []
+        for days in (args.baseline_days, args.days):
+            name = f"pw_scale_{uuid.uuid4().hex[:10]}"
+            url = ensure_database(server, name)
+            work = Path(tmp) / f"h{days}"
+            work.mkdir()
+            print(f"{days} days of history, {args.clubs} clubs (database {name}):", flush=True)
+            try:
+                runs.append(run_history(days, args, url, work, args.dbt_project.resolve()))
+            finally:
+                drop_database(server, name)
+    report(runs[0], runs[1], args.clubs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
