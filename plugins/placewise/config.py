@@ -25,8 +25,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_NIGHTLY_CRON = "30 2 * * *"
 #: ``query`` (the documented endpoint, the default) or ``export`` (the undocumented exports).
 EXTRACT_MODES = ("query", "export")
-DEFAULT_API_CONTRACT_FILE = REPO_ROOT / "config" / "api-contract.yml"
 DBT_EXECUTION_MODES = ("watcher", "local")
+DEFAULT_API_CONTRACT_FILE = REPO_ROOT / "config" / "api-contract.yml"
 
 
 class PipelineSettingsError(ValueError):
