@@ -4,19 +4,17 @@
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         pre_hook="{{ placewise_delete_changed_days(
-            'sendings_stats', 'statistics', 'stat_date', required_scope='clubs:%'
+            'sendings_stats', 'statistics', 'stat_date'
         ) }}",
         indexes=[{'columns': ['stat_date']}]
     )
 }}
 
--- Rebuilt per club-local day whose partitions (tenants export or any club) changed
--- (macros/changed_days.sql).
+-- Rebuilt per club-local day whose partitions (cross-club or any club) changed
+-- (macros/changed_days.sql). A club day no cross-club slice covers gets 'not_checked' rows.
 with days as (
 
-    {{ placewise_days_to_build(
-        'sendings_stats', 'statistics', 'stat_date', required_scope='clubs:%'
-    ) }}
+    {{ placewise_days_to_build('sendings_stats', 'statistics', 'stat_date') }}
 
 ),
 
@@ -233,8 +231,10 @@ not_checked as (
         null::timestamptz as api_as_of,
         null as api_as_of_source,
         false as is_settled,
+        fingerprints.fingerprint as _partitions_fingerprint,
         'not_checked' as status
     from {{ source('placewise_ops', 'loaded_partitions') }} as lp
+    inner join fingerprints on lp.partition_date = fingerprints.day
     where
         lp.report = 'sendings_stats'
         and lp.scope like 'club:%'
