@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from placewise.api.catalog import CATALOG
+from placewise.api.catalog import known_reports
 from placewise.extract.plan import DEFAULT_REPORT_AGGREGATIONS
 
 
@@ -76,7 +76,7 @@ class Club:
 _ALLOWED_KEYS = {"id", "name", "timezone", "enabled", "reports"}
 
 
-def _club(entry: Any, where: str) -> Club:
+def _club(entry: Any, where: str, *, check_reports: bool = True) -> Club:
     if not isinstance(entry, dict):
         raise RegistryError(f"{where}: expected a mapping like {{id: 1001, name: ...}}")
     unknown = set(entry) - _ALLOWED_KEYS
@@ -110,23 +110,30 @@ def _club(entry: Any, where: str) -> Club:
     reports = entry.get("reports", list(DEFAULT_REPORT_AGGREGATIONS))
     if not isinstance(reports, list) or not reports:
         raise RegistryError(f"{where} (id {club_id}): 'reports' must be a non-empty list")
-    not_names = [r for r in reports if not isinstance(r, str)]
+    known = known_reports()
+    not_names = [r for r in reports if not isinstance(r, str) or not r]
     if not_names:
         raise RegistryError(
             f"{where} (id {club_id}): 'reports' must list report names, got {not_names!r}; "
-            f"known: {', '.join(sorted(CATALOG))}"
+            f"known: {', '.join(sorted(known))}"
         )
-    unknown_reports = [r for r in reports if r not in CATALOG]
-    if unknown_reports:
+    unknown_reports = [r for r in reports if r not in known]
+    if unknown_reports and check_reports:
         raise RegistryError(
             f"{where} (id {club_id}): unknown report(s) {unknown_reports}; "
-            f"known: {', '.join(sorted(CATALOG))}"
+            f"known: {', '.join(known)} (a report the static catalog lacks is known once "
+            "`placewise doctor` has cached the API's Metadata of it)"
         )
     return Club(club_id, name.strip(), timezone, enabled, tuple(reports))
 
 
-def parse_registry(text: str, source: str = "<clubs>") -> list[Club]:
-    """Parse and validate registry YAML text."""
+def parse_registry(text: str, source: str = "<clubs>", *, check_reports: bool = True) -> list[Club]:
+    """Parse and validate registry YAML text.
+
+    ``check_reports=False`` accepts report names neither catalog knows yet: ``placewise
+    doctor`` reads the registry before the API's Metadata is cached, and asks the API about
+    every name instead.
+    """
     try:
         data = yaml.load(text, Loader=_StrictLoader)
     except _DuplicateKeyError as exc:
@@ -135,7 +142,10 @@ def parse_registry(text: str, source: str = "<clubs>") -> list[Club]:
         raise RegistryError(f"{source}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("clubs"), list):
         raise RegistryError(f"{source}: expected a top-level 'clubs:' list")
-    clubs = [_club(e, f"{source}: clubs[{i}]") for i, e in enumerate(data["clubs"])]
+    clubs = [
+        _club(e, f"{source}: clubs[{i}]", check_reports=check_reports)
+        for i, e in enumerate(data["clubs"])
+    ]
     seen: set[int] = set()
     for club in clubs:
         if club.id in seen:
@@ -144,7 +154,7 @@ def parse_registry(text: str, source: str = "<clubs>") -> list[Club]:
     return clubs
 
 
-def load_registry(path: str | Path) -> list[Club]:
+def load_registry(path: str | Path, *, check_reports: bool = True) -> list[Club]:
     """Read the registry file; a missing file is an error that names the setting to fix."""
     path = Path(path)
     if not path.exists():
@@ -160,7 +170,7 @@ def load_registry(path: str | Path) -> list[Club]:
             f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at line {line}); "
             "save the file as UTF-8"
         ) from exc
-    return parse_registry(text, str(path))
+    return parse_registry(text, str(path), check_reports=check_reports)
 
 
 def enabled_clubs(clubs: Sequence[Club]) -> list[Club]:

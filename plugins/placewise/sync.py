@@ -22,13 +22,14 @@ from typing import TypeVar
 import psycopg
 
 from placewise.api.client import PlacewiseClient
+from placewise.api.contract import MAX_PAGE_LIMIT
 from placewise.api.errors import (
     AuthenticationError,
     HeaderError,
     PlacewiseApiError,
     ResultShapeError,
 )
-from placewise.extract.fetch import fetch_slice
+from placewise.extract.fetch import SliceFetchError, fetch_slice
 from placewise.extract.plan import SliceSpec
 from placewise.landing.store import LandingStore, ManifestStatus, SliceManifest
 from placewise.warehouse.load import (
@@ -129,6 +130,8 @@ class SliceOutcome:
     rows: int = 0
     tokens: int = 0
     error: str | None = None
+    #: Buckets of the answer outside the slice's own days, dropped (``LoadResult``).
+    dropped_buckets: int = 0
 
 
 @dataclass
@@ -149,6 +152,10 @@ class SyncSummary:
         return sum(o.tokens for o in self.outcomes)
 
     @property
+    def dropped_buckets(self) -> int:
+        return sum(o.dropped_buckets for o in self.outcomes)
+
+    @property
     def failures(self) -> list[SliceOutcome]:
         return [o for o in self.outcomes if o.status in FAILED_STATUSES]
 
@@ -167,6 +174,11 @@ class SyncSummary:
             f"{self.count(OutcomeStatus.FAILED)} failed, "
             f"{self.count(OutcomeStatus.QUARANTINED)} quarantined; "
             f"{self.rows} rows, {self.tokens} tokens"
+            + (
+                f"; {self.dropped_buckets} buckets outside their slice's days dropped"
+                if self.dropped_buckets
+                else ""
+            )
         )
         lines = [head] + [f"  {o.status}: {o.description}: {o.error}" for o in self.failures]
         return "\n".join(lines)
@@ -198,6 +210,7 @@ def sync_slices(
     conninfo: str,
     run_id: str | None = None,
     skip_loaded: bool = False,
+    page_limit: int = MAX_PAGE_LIMIT,
     on_outcome: OutcomeObserver | None = None,
 ) -> SyncSummary:
     """Fetch, land and load every slice; collect outcomes instead of stopping at the first error.
@@ -216,13 +229,16 @@ def sync_slices(
                         SliceOutcome(spec.slice_key, spec.description, OutcomeStatus.SKIPPED)
                     )
                     continue
-                manifests = fetch_slice(client, store, spec)
+                manifests = fetch_slice(client, store, spec, page_limit=page_limit)
                 results = [warehouse.load(store, m, run_id, spec.description) for m in manifests]
                 status = _status_of(results)
                 rows = sum(r.rows for r in results if not r.unchanged)
                 tokens = sum(m.tokens_spent for m in manifests)
+                dropped = sum(r.dropped_buckets for r in results if not r.unchanged)
                 summary.outcomes.append(
-                    SliceOutcome(spec.slice_key, spec.description, status, rows, tokens)
+                    SliceOutcome(
+                        spec.slice_key, spec.description, status, rows, tokens, None, dropped
+                    )
                 )
             except FATAL_ERRORS:
                 raise
@@ -237,6 +253,13 @@ def sync_slices(
                 )
             except PlacewiseApiError as exc:
                 log.error("%s failed: %s", spec.description, exc)
+                summary.outcomes.append(
+                    SliceOutcome(
+                        spec.slice_key, spec.description, OutcomeStatus.FAILED, error=str(exc)
+                    )
+                )
+            except SliceFetchError as exc:
+                log.error("%s", exc)
                 summary.outcomes.append(
                     SliceOutcome(
                         spec.slice_key, spec.description, OutcomeStatus.FAILED, error=str(exc)
@@ -364,7 +387,15 @@ def replay(
                 )
                 continue
             status = _status_of([result])
-            rows = result.rows if status == OutcomeStatus.LOADED else 0
-            summary.outcomes.append(SliceOutcome(manifest.slice_key, description, status, rows))
+            loaded = status == OutcomeStatus.LOADED
+            summary.outcomes.append(
+                SliceOutcome(
+                    manifest.slice_key,
+                    description,
+                    status,
+                    result.rows if loaded else 0,
+                    dropped_buckets=result.dropped_buckets if loaded else 0,
+                )
+            )
         warehouse.analyze()
     return summary

@@ -7,6 +7,7 @@ from datetime import date
 
 import psycopg
 import pytest
+from placewise.api.catalog import CATALOG, get_report
 from placewise.api.customer import CustomerSelector
 from placewise.cli import main
 from placewise.config import REPO_ROOT
@@ -95,6 +96,33 @@ def test_plan_uses_the_query_endpoint_in_query_mode(env, capsys):
     out = capsys.readouterr().out.splitlines()
     assert all(" query " in line for line in out[:-1])
     assert out[-1].endswith(f"{10 * 2} tokens")
+
+
+def test_plan_of_one_club_for_eight_days_costs_the_query_endpoint_minimum(env, capsys, tmp_path):
+    env.setenv("PLACEWISE_API_CONTRACT_FILE", str(tmp_path / "api-contract.yml"))
+    assert main(["plan", "--from", "2026-11-19", "--to", "2026-11-26", "--club", "1001"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert all(" query " in line for line in out[:-1])  # the documented endpoint by default
+    cost = {name: get_report(name).token_cost for name in CATALOG}
+    by_hand = (
+        5 * 8 * cost["sendings_stats"]  # five aggregations, one request per day each
+        + 2 * cost["sendings_events_history"]  # none, channel: one request each
+        + 2 * cost["links_visits_history"]  # none, source_type
+        + cost["member_balance"]
+        + cost["members_count_history"]
+        + cost["sendings"]
+        + cost["sendings_links_stats"]
+        + cost["members_grouped_count"]
+    )
+    assert by_hand == 104  # the reports and aggregations the nightly has always loaded
+    by_hand += (
+        cost["members_count_snapshot"]
+        + cost["member_balance"]  # by consents
+        + cost["members_count_history"]  # by grouping_type
+    )
+    assert (
+        out[-1] == f"{len(out) - 1} slices for clubs 1001, 2026-11-19..2026-11-26: {by_hand} tokens"
+    )
 
 
 def test_sync_then_replay_loads_the_same_rows_and_replay_makes_no_api_call(
@@ -218,9 +246,12 @@ def test_sync_records_a_malformed_query_answer_per_slice_and_goes_on(
     def garbage(request):
         return httpx.Response(200, content=b'{"records": [1, 2', headers={"ratelimit-cost": "2"})
 
-    def client_with_garbage(api, pacer=None):
+    def client_with_garbage(api, pacer=None, variants=None):
         return PlacewiseClient(
-            api, transport=httpx.MockTransport(garbage), retry=RetryPolicy(max_attempts=1)
+            api,
+            transport=httpx.MockTransport(garbage),
+            retry=RetryPolicy(max_attempts=1),
+            variants=variants,
         )
 
     monkeypatch.setattr(service, "PlacewiseClient", client_with_garbage)

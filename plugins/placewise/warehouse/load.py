@@ -39,7 +39,7 @@ from placewise.warehouse.rows import (
     PayloadStats,
     SliceContext,
 )
-from placewise.warehouse.schema import OPS_SCHEMA, RAW_SCHEMA, SliceStatus
+from placewise.warehouse.schema import OPS_SCHEMA, RAW_SCHEMA, SliceStatus, raw_table
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,8 @@ class LoadResult:
     unchanged: bool = False
     #: A newer answer owns every partition of the slice: it was recorded, nothing was loaded.
     superseded: bool = False
+    #: Buckets of the answer outside the slice's own days, dropped rather than loaded.
+    dropped_buckets: int = 0
 
 
 def context_of(manifest: SliceManifest) -> SliceContext:
@@ -102,10 +104,11 @@ def _insert_slice(
         insert into {OPS_SCHEMA}.slices (
             slice_key, scope, club_ids, report, result_type, aggregation, interval,
             window_start, window_end, endpoint, request_body, response_sha256, landed_paths,
-            bytes, tokens_spent, attempts, requested_at, server_date, fetch_seconds,
+            bytes, tokens_spent, attempts, requested_at, server_date, as_of, as_of_source,
+            fetch_seconds,
             loaded_at, status, run_id)
         values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s,
-                %s, %s, %s, %s, %s, %s, now(), %s, %s)
+                %s, %s, %s, %s, %s, %s, %s, %s, now(), %s, %s)
         returning slice_id, loaded_at
         """,
         (
@@ -127,6 +130,7 @@ def _insert_slice(
             manifest.attempts,
             manifest.fetched_at,
             manifest.server_date,
+            *as_of(manifest),
             manifest.fetch_seconds,
             status,
             run_id,
@@ -150,13 +154,27 @@ def _combined_sha(manifest: SliceManifest) -> str:
     return hashlib.sha256("".join(p.sha256 for p in manifest.parts).encode()).hexdigest()
 
 
-def manifest_as_of(manifest: SliceManifest) -> str:
-    """When the answer of ``manifest`` held: the API's ``Date`` header, else the request time."""
-    return manifest.server_date or manifest.fetched_at
+#: Where a slice's as-of time came from (``placewise_ops.slices.as_of_source``).
+AS_OF_DATE_HEADER = "date_header"
+AS_OF_REQUEST_TIME = "request_time"
 
 
-#: The as-of time of a recorded slice, in SQL (``s`` is ``placewise_ops.slices``).
-_SLICE_AS_OF = "coalesce(s.server_date, s.requested_at)"
+def as_of(manifest: SliceManifest) -> tuple[str, str]:
+    """The time the answer describes, and where that came from.
+
+    The answer's ``Date`` header when the API sends one; an API without it
+    (``date_header=absent``) gets the time the request was made, which is no later than the
+    moment the answer was computed, so "settled" never comes too early. Every consumer (the
+    reconciliation's settled days, sync_status, which answer owns a partition) reads ``as_of``.
+    """
+    if manifest.server_date is not None:
+        return manifest.server_date, AS_OF_DATE_HEADER
+    return manifest.fetched_at, AS_OF_REQUEST_TIME
+
+
+#: The as-of time of a recorded slice, in SQL (``s`` is ``placewise_ops.slices``; rows recorded
+#: before the ``as_of`` column existed fall back the same way ``as_of`` does).
+_SLICE_AS_OF = "coalesce(s.as_of, s.server_date, s.requested_at)"
 
 
 def _days_owned_by_newer(
@@ -197,18 +215,23 @@ def _delete_previous(
     days: list[date] | None = None,
 ) -> int:
     """Delete the rows the slice replaces: its scope's records, or the rows of its window's days
-    (only ``days`` when a newer answer owns the others)."""
-    table = sql.Identifier(RAW_SCHEMA, ctx.report)
+    (only ``days`` when a newer answer owns the others). A generic table holds several reports."""
+    name, generic = raw_table(ctx.report, result_type)
+    table = sql.Identifier(RAW_SCHEMA, name)
+    of_report = sql.SQL("report = %s and ") if generic else sql.SQL("")
+    head: list[Any] = [ctx.report] if generic else []
     if result_type == "records":
         cur = conn.execute(
-            sql.SQL("delete from {} where _scope = %s and aggregation = %s").format(table),
-            (ctx.scope, ctx.aggregation),
+            sql.SQL("delete from {} where {}_scope = %s and aggregation = %s").format(
+                table, of_report
+            ),
+            (*head, ctx.scope, ctx.aggregation),
         )
         return cur.rowcount
     assert ctx.window is not None
     date_column = sql.Identifier(PARTITION_DATE_COLUMN[result_type])
     extra = sql.SQL(" and interval = %s") if result_type == "timeseries" else sql.SQL("")
-    params: list[Any] = [ctx.scope, ctx.aggregation]
+    params: list[Any] = [*head, ctx.scope, ctx.aggregation]
     if days is None:
         where = sql.SQL("{} >= %s and {} < %s").format(date_column, date_column)
         params += [ctx.window.start.date(), ctx.window.end]
@@ -218,8 +241,8 @@ def _delete_previous(
     if result_type == "timeseries":
         params.append(ctx.interval)
     cur = conn.execute(
-        sql.SQL("delete from {} where _scope = %s and aggregation = %s and {}{}").format(
-            table, where, extra
+        sql.SQL("delete from {} where {}_scope = %s and aggregation = %s and {}{}").format(
+            table, of_report, where, extra
         ),
         params,
     )
@@ -359,20 +382,23 @@ def _copy_rows(
     keep_days: frozenset[date] | None = None,
 ) -> int:
     """COPY the rows of the slice's parts (only those of ``keep_days`` if given); their number."""
-    columns = LINEAGE_COLUMNS + COLUMNS[result_type]
+    name, generic = raw_table(ctx.report, result_type)
+    columns = LINEAGE_COLUMNS + (("report",) if generic else ()) + COLUMNS[result_type]
     day_index = (
         COLUMNS[result_type].index(PARTITION_DATE_COLUMN[result_type])
         if keep_days is not None
         else -1
     )
     statement = sql.SQL("copy {} ({}) from stdin").format(
-        sql.Identifier(RAW_SCHEMA, ctx.report),
+        sql.Identifier(RAW_SCHEMA, name),
         sql.SQL(", ").join(sql.Identifier(c) for c in columns),
     )
     builder = ROW_BUILDERS[result_type]
     text = CopyText(conn)
     field = text.field
     tab = "\t"
+    # a generic table's ``report`` column follows the lineage columns
+    report_field = field(ctx.report) + tab if generic else ""
     row_no = 0
     with conn.cursor() as cur, cur.copy(statement) as copy:
         pending: list[str] = []
@@ -385,7 +411,7 @@ def _copy_rows(
                     if day_index >= 0 and row[day_index] not in keep_days:  # type: ignore[operator]
                         continue
                     row_no += 1
-                    line = f"{head}{row_no}\t{tab.join(map(field, row))}\n"
+                    line = f"{head}{row_no}\t{report_field}{tab.join(map(field, row))}\n"
                     pending.append(line)
                     size += len(line)
                     if size >= COPY_CHUNK_CHARS:
@@ -420,7 +446,7 @@ def load_manifest(
     if unchanged is not None:
         return unchanged
     stats = PayloadStats()
-    as_of = manifest_as_of(manifest)
+    answer_as_of, _ = as_of(manifest)
     try:
         with conn.transaction():
             conn.execute(
@@ -430,7 +456,7 @@ def load_manifest(
             # the days this slice takes: all of its window's but those a newer answer owns
             all_days = ctx.window.day_list() if windowed and ctx.window else []
             newer = (
-                _days_owned_by_newer(conn, ctx, manifest.interval, all_days, as_of)
+                _days_owned_by_newer(conn, ctx, manifest.interval, all_days, answer_as_of)
                 if windowed
                 else {}
             )
@@ -438,7 +464,7 @@ def load_manifest(
             if windowed:
                 owner = next(iter(newer.values())) if newer and not days else None
             else:
-                owner = _records_owned_by_newer(conn, ctx, as_of)
+                owner = _records_owned_by_newer(conn, ctx, answer_as_of)
             if owner is not None:
                 return _superseded_on_arrival(conn, store, manifest, result_type, owner, run_id)
             slice_id, loaded_at = _insert_slice(
@@ -456,10 +482,12 @@ def load_manifest(
             elapsed = time.monotonic() - started
             conn.execute(
                 f"""update {OPS_SCHEMA}.slices set rows = %s, load_seconds = %s,
-                    unknown_enum_values = %s::jsonb where slice_id = %s""",
+                    dropped_buckets = %s, unknown_enum_values = %s::jsonb
+                    where slice_id = %s""",
                 (
                     stats.rows,
                     elapsed,
+                    stats.dropped_buckets,
                     json.dumps(dict(stats.unknown_enum_values))
                     if stats.unknown_enum_values
                     else None,
@@ -487,12 +515,25 @@ def load_manifest(
             manifest.scope,
             dict(stats.unknown_enum_values),
         )
+    if stats.dropped_buckets:
+        log.info(
+            "%s: %d bucket(s) of the answer lie outside the slice's days and were dropped",
+            manifest.slice_key,
+            stats.dropped_buckets,
+        )
+    if manifest.server_date is None:
+        log.info(
+            "%s: the answer has no Date header; its as-of time is the request time %s",
+            manifest.slice_key,
+            manifest.fetched_at,
+        )
     return LoadResult(
         slice_id=slice_id,
         slice_key=manifest.slice_key,
         rows=stats.rows,
         load_seconds=elapsed,
         unknown_enum_values=dict(stats.unknown_enum_values),
+        dropped_buckets=stats.dropped_buckets,
     )
 
 
@@ -507,7 +548,7 @@ def _superseded_on_arrival(
     """Record a slice whose every partition a newer answer owns: ``superseded``, nothing loaded."""
     slice_id, _ = _insert_slice(conn, store, manifest, result_type, SliceStatus.SUPERSEDED, run_id)
     detail = (
-        f"answer as of {manifest_as_of(manifest)} is older than that of slice {owner}, "
+        f"answer as of {as_of(manifest)[0]} is older than that of slice {owner}, "
         "which owns its partitions"
     )
     conn.execute(

@@ -8,9 +8,12 @@ characters, numbers beyond ``bigint``, ids that are no integers, timestamps that
 timestamps (the rules of ``placewise.warehouse.casts``). The grain of the raw table is enforced
 per slice: one row per series label (statistics), per label and bucket (timeseries) and per
 record key (records), each with its club, so a repeated series or record can never double a
-figure. Anything wrong raises ``BadPayloadError``, which makes the loader roll back and
-quarantine the slice. Enum values the catalog does not know are *kept* and counted, so a new
-value in the API never breaks a nightly run and never silently disappears.
+figure. A timeseries bucket that starts at ``to`` (the docs' own example answers with one) is
+not loaded but dropped and counted (``PayloadStats.dropped_buckets``): a slice owns its window's
+days, and that bucket belongs to the next window's. Anything wrong raises ``BadPayloadError``,
+which makes the loader roll back and quarantine the slice. Enum values the catalog does not know
+are *kept* and counted, so a new value in the API never breaks a nightly run and never silently
+disappears.
 """
 
 from __future__ import annotations
@@ -82,6 +85,10 @@ class PayloadStats:
     timezones: set[str] = field(default_factory=set)
     #: The grain keys seen so far in the slice (shared by all its parts): a repeat is refused.
     grain: set[Any] = field(default_factory=set)
+    #: Buckets of the answer outside the slice's own days, dropped rather than loaded: a
+    #: timeseries may carry the bucket starting at ``to`` (variant ``window_end=bucket_at_to``),
+    #: which belongs to the next window's days.
+    dropped_buckets: int = 0
 
 
 def _find_nul(value: Any, path: str = "") -> str | None:
@@ -329,15 +336,29 @@ class _ContentRules:
         """The club of a row that names none.
 
         In a single-club answer, the club asked for. Across clubs, none if the aggregation sums
-        over clubs (the catalog's ``AggregationSpec.drops_club``: ``total_*`` and the like);
-        any other cross-club row must name its club.
+        over clubs (the catalog's ``AggregationSpec.drops_club``: ``total_*`` and the like), and
+        none for a series without aggregation: customers sharing a timezone may be answered one
+        merged series (variant ``same_tz_merge=merged``), which is the cross-club total. Any
+        other cross-club row must name its club. The catalog takes the API's own Metadata first
+        (``placewise.api.live_catalog``), so an aggregation the API offers and the docs did not
+        show is known; one neither describes is a bad payload naming it, not a crash.
         """
         ctx = self._ctx
         if not ctx.is_multi:
             return ctx.single_club
-        agg = ctx.spec.aggregation(None if ctx.aggregation == NO_AGGREGATION else ctx.aggregation)
-        if agg is not None and agg.drops_club:
+        if what == "series" and ctx.aggregation == NO_AGGREGATION:
             return None
+        if ctx.aggregation != NO_AGGREGATION:
+            agg = ctx.spec.aggregations.get(ctx.aggregation)
+            if agg is None:
+                raise BadPayloadError(
+                    f"{self.at(what, index)}: cross-club {what} without {key} for aggregation "
+                    f"{ctx.aggregation!r}, which neither the catalog nor the API's cached "
+                    "Metadata describes: run `placewise doctor` to refresh the Metadata, then "
+                    "replay the slice"
+                )
+            if agg.drops_club:
+                return None
         raise BadPayloadError(f"{self.at(what, index)}: cross-club {what} without {key}")
 
     # -- timezones --------------------------------------------------------------------------------
@@ -467,7 +488,14 @@ def statistics_rows(
     range_timezone = header.range_timezone
     count, label_rules, zone, label_key = rules.count, rules.label, rules.zone, rules.label_key
     seen = stats.grain
+    inside = (
+        None if header.time_buckets is None else _buckets_inside(header.time_buckets, ctx.window)
+    )
+    if inside is not None:
+        stats.dropped_buckets += inside.count(False)
     for index, (label, series_timezone, value) in enumerate(series):
+        if inside is not None and type(value) is list:  # a bucketed series: its values
+            value = _window_total(value, inside, rules, index)
         if value is None:
             continue
         value = count(value, "series", index)
@@ -495,6 +523,25 @@ def statistics_rows(
         )
 
 
+def _buckets_inside(time_buckets: list[str], window: Window) -> list[bool]:
+    """Per bucket of a bucketed statistics answer: does it start inside the slice's window?"""
+    return [window.start <= parse_api_time(b)[0] < window.end for b in time_buckets]
+
+
+def _window_total(
+    values: list[Any], inside: list[bool], rules: _ContentRules, index: int
+) -> int | float | None:
+    """The total of a bucketed statistics series over the slice's window: the sum of its
+    values in the buckets inside it (None when it has none there)."""
+    total: int | float | None = None
+    for position, (value, keep) in enumerate(zip(values, inside, strict=True)):
+        if value is None or not keep:
+            continue
+        value = rules.count(value, "series", index, f"bucket {position}")
+        total = value if total is None else total + value
+    return total
+
+
 TimeseriesRow = tuple[
     int | None, str, str, datetime, datetime | None, date, str | None, str, int | float
 ]
@@ -516,17 +563,27 @@ def timeseries_rows(
     if header.interval and ctx.interval and header.interval != ctx.interval:
         raise BadPayloadError(f"{where}: interval {header.interval!r}, asked {ctx.interval!r}")
     buckets = [parse_api_time(b) for b in header.time_buckets]
+    # A slice owns its window's days. The bucket starting at `to` (window_end=bucket_at_to, as
+    # the docs' own example answers) belongs to the next window's days: it is dropped and
+    # counted, so adjacent windows never load a day twice. Any other bucket outside the window
+    # is an answer to another question than the one asked, and refused.
+    owned = [True] * len(buckets)
     if ctx.window is not None:
-        for local, _ in buckets:
-            if not (ctx.window.start <= local < ctx.window.end):
+        for position, (local, _) in enumerate(buckets):
+            if local == ctx.window.end:
+                owned[position] = False
+            elif not (ctx.window.start <= local < ctx.window.end):
                 raise BadPayloadError(
                     f"{where}: bucket {local.isoformat()} is outside the requested window "
                     f"{ctx.window.label()}"
                 )
+    stats.dropped_buckets += owned.count(False)
     _check_bucket_grid(buckets, header.interval or ctx.interval, ctx.window, where)
-    # per bucket: local time, its date, its instant if the body gave one, its name in messages
+    # per owned bucket: its position, local time, date, instant if the body gave one, its name
     columns = [
-        (local, local.date(), instant, f"bucket {local.isoformat()}") for local, instant in buckets
+        (position, local, local.date(), instant, f"bucket {local.isoformat()}")
+        for position, ((local, instant), keep) in enumerate(zip(buckets, owned, strict=True))
+        if keep
     ]
     interval = header.interval or ctx.interval
     aggregation = ctx.aggregation
@@ -548,7 +605,13 @@ def timeseries_rows(
             timezone = header.range_timezone
             if timezone:
                 stats.timezones.add(timezone)
-        for (local, day, instant, name), value in zip(columns, item.values, strict=True):
+        values = item.values
+        if len(values) != len(buckets):
+            raise BadPayloadError(
+                f"{rules.at('series', index)}: {len(values)} values for {len(buckets)} buckets"
+            )
+        for position, local, day, instant, name in columns:
+            value = values[position]
             if value is None:
                 continue
             value = count(value, "series", index, name)
