@@ -666,9 +666,7 @@ RECORDS_MODES = [
 
 #: Modes the pipeline does not yet handle as expected, with what it does instead. Their tests are
 #: strict xfails: a fix makes the test pass, which fails the suite until the entry is removed.
-OPEN_MODES: dict[str, str] = {
-    "bucket_at_to": "quarantined (bucket outside the window) instead of dropping that bucket",
-}
+OPEN_MODES: dict[str, str] = {}
 
 ALL_MODES: list[Mode] = STATISTICS_MODES + TENANTS_MODES + TIMESERIES_MODES + RECORDS_MODES
 MODES = {m.name: m for m in ALL_MODES}
