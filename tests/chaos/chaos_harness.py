@@ -10,7 +10,6 @@ new batch is opened only when no free slice of the right kind is left.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from placewise.api.settings import ApiSettings
 from placewise.config import REPO_ROOT, PipelineSettings
 from placewise.extract.plan import SliceSpec
 from placewise.landing.store import LandingStore
+from placewise.local.dbt_profile import dbt_profile_env
 from placewise.sync import OutcomeStatus, SliceOutcome, SyncSummary
 from placewise.warehouse.rows import COLUMNS
 
@@ -287,17 +287,7 @@ def run_sync(
 
 def dbt_build(result: RunResult, work: Path) -> None:
     """``dbt build`` over the run's warehouse; record failed models/tests and the marts."""
-    parts = urlsplit(result.database)
-    env = {
-        **os.environ,
-        "PLACEWISE_PG_HOST": parts.hostname or "127.0.0.1",
-        "PLACEWISE_PG_PORT": str(parts.port or 5432),
-        "PLACEWISE_PG_USER": parts.username or "postgres",
-        "PLACEWISE_PG_PASSWORD": parts.password or "",
-        "PLACEWISE_PG_DBNAME": parts.path.lstrip("/"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_LOG_PATH": str(work / "logs"),
-    }
+    env = dbt_profile_env(result.database, work / "logs")
     project = str(REPO_ROOT / "dbt_project")
     target = work / "target"
     command = [

@@ -11,13 +11,11 @@ totals must match on every settled day.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -25,6 +23,7 @@ from placewise import service
 from placewise.api.settings import ApiSettings
 from placewise.api.variants import VARIANTS, ApiVariants, load_variants
 from placewise.config import REPO_ROOT, PipelineSettings
+from placewise.local.dbt_profile import dbt_profile_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -84,17 +83,7 @@ def api_contract_for(simulator_clock) -> Callable[[str, ApiVariants, Path], Path
 
 
 def dbt_build(url: str, target: Path) -> subprocess.CompletedProcess[str]:
-    parts = urlsplit(url)
-    env = {
-        **os.environ,
-        "PLACEWISE_PG_HOST": parts.hostname or "127.0.0.1",
-        "PLACEWISE_PG_PORT": str(parts.port or 5432),
-        "PLACEWISE_PG_USER": parts.username or "postgres",
-        "PLACEWISE_PG_PASSWORD": parts.password or "",
-        "PLACEWISE_PG_DBNAME": parts.path.lstrip("/"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_LOG_PATH": str(target / "logs"),
-    }
+    env = dbt_profile_env(url, target / "logs")
     project = str(REPO_ROOT / "dbt_project")
     # dbt's unit tests check the SQL on fixed inputs, not this world's data (tests/dbt runs them)
     command = [

@@ -3,12 +3,10 @@ reconciliation reports those days as not checked, never as differences."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from datetime import date
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -16,6 +14,7 @@ from placewise import service
 from placewise.api.settings import ApiSettings
 from placewise.api.variants import ApiVariants, dump_variants
 from placewise.config import REPO_ROOT, PipelineSettings
+from placewise.local.dbt_profile import dbt_profile_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -64,7 +63,6 @@ def test_days_without_cross_club_totals_are_reported_as_not_checked(
     )
     assert summary.failures == [], summary.text()
 
-    parts = urlsplit(fresh_database)
     project = str(REPO_ROOT / "dbt_project")
     result = subprocess.run(
         [
@@ -79,16 +77,7 @@ def test_days_without_cross_club_totals_are_reported_as_not_checked(
             "--target-path",
             str(tmp_path / "target"),
         ],
-        env={
-            **os.environ,
-            "PLACEWISE_PG_HOST": parts.hostname or "127.0.0.1",
-            "PLACEWISE_PG_PORT": str(parts.port or 5432),
-            "PLACEWISE_PG_USER": parts.username or "postgres",
-            "PLACEWISE_PG_PASSWORD": parts.password or "",
-            "PLACEWISE_PG_DBNAME": parts.path.lstrip("/"),
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-            "DBT_LOG_PATH": str(tmp_path / "logs"),
-        },
+        env=dbt_profile_env(fresh_database, tmp_path / "logs"),
         capture_output=True,
         text=True,
         check=False,
