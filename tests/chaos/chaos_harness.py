@@ -27,7 +27,6 @@ from chaos_modes import Mode
 from chaos_proxy import ChaosProxy, Exchange, RequestKey, Rule
 from placewise import service
 from placewise.api.catalog import get_report
-from placewise.api.contract import Endpoint
 from placewise.api.settings import ApiSettings
 from placewise.config import REPO_ROOT, PipelineSettings
 from placewise.extract.plan import SliceSpec
@@ -52,6 +51,10 @@ def settings_for(landing: Path) -> PipelineSettings:
         {
             "PLACEWISE_CLUBS_FILE": str(REPO_ROOT / "config" / "clubs.yml"),
             "PLACEWISE_LANDING_ROOT": str(landing),
+            # Per-club slices through the export: one request per slice, so a mode corrupts
+            # exactly one slice's answer. The loader that must refuse it is the same for both
+            # endpoints; the cross-club totals still come from the documented query endpoint.
+            "PLACEWISE_EXTRACT_MODE": "export",
             "PLACEWISE_RATE_CAPACITY": "100000",
             "PLACEWISE_RATE_REFILL_PER_S": "100000",
         }
@@ -64,12 +67,12 @@ def plan_specs(settings: PipelineSettings) -> list[SliceSpec]:
 
 
 def request_key(spec: SliceSpec) -> RequestKey:
-    """The request an export slice makes (exports are one request per slice)."""
+    """The request a slice makes (an export, or a cross-club statistics query: one each)."""
     return RequestKey.of(spec.endpoint.value, spec.customer.header_value, spec.body())
 
 
 def spec_kind(spec: SliceSpec) -> str:
-    if spec.endpoint is Endpoint.TENANTS_EXPORT:
+    if spec.customer.is_multi:
         return "tenants"
     return spec.result_type
 

@@ -448,9 +448,17 @@ def _bucket(index: int, change: Callable[[str], str]) -> Callable[..., None]:
 
 
 def _bucket_at_to(doc: dict[str, Any], request: dict[str, Any]) -> None:
-    doc["time_buckets"].append(_shift(doc["time_buckets"][-1], timedelta(days=1)))
+    """Give the answer a bucket starting at `to` with a value of its own (an API that reads the
+    window as the docs' example does sends one; the simulator by default too: then only the
+    value changes)."""
+    to = datetime.fromisoformat(request["to"]).replace(tzinfo=None)
+    last = doc["time_buckets"][-1]
+    if datetime.fromisoformat(last).replace(tzinfo=None) != to:
+        doc["time_buckets"].append(_shift(last, timedelta(days=1)))
+        for series in doc["series"]:
+            series["values"].append(None)
     for series in doc["series"]:
-        series["values"].append(12345)
+        series["values"][-1] = 12345
 
 
 def _values_len(delta: int) -> Callable[..., None]:

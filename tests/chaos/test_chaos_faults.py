@@ -184,6 +184,7 @@ def test_a_terminated_warehouse_connection_fails_at_most_the_slice_and_a_resume_
             "PLACEWISE_API_TOKEN": TOKEN,
             "PLACEWISE_CLUBS_FILE": str(settings.clubs_file),
             "PLACEWISE_LANDING_ROOT": str(settings.landing_root),
+            "PLACEWISE_EXTRACT_MODE": "export" if settings.use_export else "query",
             "PLACEWISE_RATE_CAPACITY": "100000",
             "PLACEWISE_RATE_REFILL_PER_S": "100000",
         }

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from placewise.api.client import ApiCall, CallResult, PlacewiseClient
 from placewise.api.contract import MAX_PAGE_LIMIT, MAX_QUERY_DATA_POINTS, Endpoint
+from placewise.api.errors import ResultShapeError
 from placewise.extract.plan import SliceSpec
 from placewise.extract.windows import halve
 from placewise.formats.results import iter_records, parse_statistics, parse_timeseries
@@ -113,12 +114,19 @@ def _download(
 
 
 def _query_points(store: LandingStore, part: LandedPart, result_type: str) -> int:
-    """``data_points`` of a landed query answer (read after the series, so drain them)."""
+    """``data_points`` of a landed query answer (read after the series, so drain them).
+
+    A malformed answer counts as not capped: it is landed as it is, and the loader quarantines
+    it with the reason, the raw body kept, as it does any answer it refuses.
+    """
     with store.open_part(part) as fp:
         parse = parse_timeseries if result_type == "timeseries" else parse_statistics
-        header, series = parse(fp)
-        for _ in series:
-            pass
+        try:
+            header, series = parse(fp)
+            for _ in series:
+                pass
+        except ResultShapeError:
+            return 0
     return header.data_points or 0
 
 

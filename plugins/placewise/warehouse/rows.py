@@ -207,6 +207,10 @@ class _ContentRules:
         self._ctx = ctx
         self._stats = stats
         self._clubs = frozenset(ctx.club_ids)
+        # A cross-club answer without aggregation is either one series per club or, for
+        # customers sharing a timezone, merged series without a club; never a mix of the two.
+        self._watch_merge = ctx.is_multi and ctx.aggregation == NO_AGGREGATION
+        self._series_kind: str | None = None
         self._club_field = spec.club_field
         self._enum_fields = {
             name: frozenset(f.enum_values) for name, f in spec.fields.items() if f.enum_values
@@ -317,6 +321,8 @@ class _ContentRules:
         """
         clubs = self._clubs
         if type(raw) is int and raw in clubs:
+            if self._watch_merge and what == "series":
+                self._series_are("per club", what, index)
             return raw
         if raw is None:
             return self.no_club(key, what, index)
@@ -347,6 +353,7 @@ class _ContentRules:
         if not ctx.is_multi:
             return ctx.single_club
         if what == "series" and ctx.aggregation == NO_AGGREGATION:
+            self._series_are("merged", what, index)
             return None
         if ctx.aggregation != NO_AGGREGATION:
             agg = ctx.spec.aggregations.get(ctx.aggregation)
@@ -360,6 +367,17 @@ class _ContentRules:
             if agg.drops_club:
                 return None
         raise BadPayloadError(f"{self.at(what, index)}: cross-club {what} without {key}")
+
+    def _series_are(self, kind: str, what: str, index: int) -> None:
+        """Refuse a cross-club answer that mixes per-club series with merged ones: one of them
+        would count a club's figure as the total (or the total as a club's)."""
+        if self._series_kind is None:
+            self._series_kind = kind
+        elif self._series_kind != kind:
+            raise BadPayloadError(
+                f"{self.at(what, index)}: a {kind} series in an answer whose series so far were "
+                f"{self._series_kind}: cross-club series without a club beside ones with it"
+            )
 
     # -- timezones --------------------------------------------------------------------------------
 
