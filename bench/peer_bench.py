@@ -2,7 +2,8 @@
 
 Run with ``make bench-peer`` (it builds ``.venv-bench``: the project's lock plus
 ``requirements-bench.txt``, so dlt never enters the runtime virtualenv). Printed are ratios
-measured in the same run; the exit status is 0 whether or not a target is met.
+measured in the same run; the exit status is 0 whether or not a target is met, and 1 when the
+two end-to-end sides did not do the same work (then their times do not compare).
 
 1. Load. The same simulator export bodies (``sendings`` records; ``sendings_stats`` by
    ``reporting_id``), downloaded once, are loaded by ``load_manifest`` (the rows are parsed from
