@@ -38,9 +38,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import psycopg
+from placewise.local.dbt_profile import dbt_profile_env
 from placewise.local.embedded_postgres import EmbeddedPostgres, drop_database, ensure_database
 from placewise.local.processes import running_simulator
 
@@ -130,17 +130,7 @@ def server_url(workdir: Path) -> Iterator[str]:
 
 
 def dbt_env(url: str, base: dict[str, str], log_path: Path) -> dict[str, str]:
-    parts = urlsplit(url)
-    return {
-        **base,
-        "PLACEWISE_PG_HOST": parts.hostname or "127.0.0.1",
-        "PLACEWISE_PG_PORT": str(parts.port or 5432),
-        "PLACEWISE_PG_USER": unquote(parts.username or "postgres"),
-        "PLACEWISE_PG_PASSWORD": unquote(parts.password or ""),
-        "PLACEWISE_PG_DBNAME": parts.path.lstrip("/"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_LOG_PATH": str(log_path),
-    }
+    return dbt_profile_env(url, log_path, base)
 
 
 def write_registry(path: Path, clubs: int) -> None:

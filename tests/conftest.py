@@ -11,6 +11,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,15 @@ def fresh_database(database_factory: Callable[[str], str]) -> str:
 
 #: The simulator's frozen clock for the whole suite: results are byte-identical run to run.
 SIMULATOR_NOW = "2026-11-28T06:00:00+00:00"
+
+
+@pytest.fixture(scope="session")
+def simulator_clock() -> datetime:
+    """The frozen clock of ``simulator_factory``'s simulators (``SIMULATOR_NOW``) as an instant:
+    the clock a client falls back to where an answer has no ``Date`` header."""
+    return datetime.fromisoformat(SIMULATOR_NOW)
+
+
 #: Generous rate limits so the suite is not paced by the simulator's default token bucket.
 FAST_RATE_ARGS = ["--rate-capacity", "100000", "--rate-refill", "100000"]
 

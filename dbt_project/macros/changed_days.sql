@@ -31,7 +31,7 @@
 {#
     Per club-local day of `report` (partition interval `interval`): its current fingerprint.
     `required_scope` keeps only the days with at least one partition of such a scope
-    (the reconciliation only has rows for days with a tenants export).
+    (for a model with rows only on days that have a cross-club partition).
 #}
 {% macro placewise_loaded_days(report, interval, required_scope=none) -%}
     select

@@ -9,6 +9,9 @@ Credentials come only from the environment (``WAREHOUSE_URL``, ``PLACEWISE_API_U
 * ``migrate``  create or update the warehouse schemas and tables (needed once before the first
   ``sync``/``replay``, and after an upgrade; ``sync`` and ``replay`` never migrate by themselves);
 * ``clubs``    validate and print the club registry;
+* ``doctor``   probe an API before the first sync within a token budget, print what holds and
+  what differs, and write the readings found to the API settings file (``--check``: validate
+  that file, no API call). Exit 1 when a difference is one the pipeline cannot absorb.
 * ``status``   the operators' status page as terminal tables, or (``--html FILE``) the very page
   the Airflow UI shows under "Placewise", as one self-contained file (read-only).
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
@@ -34,10 +38,13 @@ from typing import NoReturn
 import psycopg
 
 from placewise import service
-from placewise.api.catalog import CATALOG
+from placewise.api.catalog import known_reports
 from placewise.api.errors import PlacewiseApiError
+from placewise.api.live_catalog import MetadataError
 from placewise.api.settings import ApiSettings, SettingsError
+from placewise.api.variants import VariantsFileError
 from placewise.config import PipelineSettings
+from placewise.doctor import DEFAULT_MAX_TOKENS, check_settings_file, render_table
 from placewise.progress import ProgressReporter
 from placewise.registry import RegistryError, load_registry
 from placewise.status.queries import DEFAULT_DAYS, DEFAULT_RUNS
@@ -79,12 +86,47 @@ def _club_id(text: str) -> int:
     return value
 
 
+_REPORT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
 def _report(text: str) -> str:
-    if text not in CATALOG:
+    """A report name; whether the catalog (or the API's cached Metadata) knows it is checked
+    once the live catalog is installed (``_check_reports``)."""
+    if not _REPORT_NAME.match(text):
         raise argparse.ArgumentTypeError(
-            f"unknown report {text!r}; known: {', '.join(sorted(CATALOG))}"
+            f"unknown report {text!r}; known: {', '.join(known_reports())}"
         )
     return text
+
+
+def _check_reports(names: list[str] | None) -> None:
+    known = known_reports()
+    unknown = [n for n in names or [] if n not in known]
+    if unknown:
+        raise CliError(f"unknown report {unknown[0]!r}; known: {', '.join(known)}")
+
+
+def _live_catalog(env: Mapping[str, str], *, required: bool) -> None:
+    """Install the API's cached report Metadata when a warehouse is configured.
+
+    ``plan`` and ``clubs`` need no warehouse: without one (or when it cannot be read) they use
+    the static catalog, and say so when the warehouse was configured but unreadable.
+    """
+    conninfo = env.get("WAREHOUSE_URL", "").strip()
+    if not conninfo:
+        if required:
+            _warehouse_url(env)
+        return
+    try:
+        service.use_live_catalog(conninfo)
+    except psycopg.OperationalError as exc:
+        if required:
+            raise
+        print(
+            "note: the warehouse cannot be read, so reports only the API's Metadata describes "
+            f"are unknown here: {_one_line(str(exc))[:160]}",
+            file=sys.stderr,
+        )
 
 
 def _require_env(env: Mapping[str, str], name: str, example: str) -> str:
@@ -113,6 +155,7 @@ def _check_days(args: argparse.Namespace) -> None:
 def _planned(args: argparse.Namespace, settings: PipelineSettings) -> service.SyncPlan:
     """The slices of the chosen clubs (and the tenants slices with ``--tenants``)."""
     _check_days(args)
+    _check_reports(args.report)
     plan = service.plan_sync(
         settings,
         args.first_day,
@@ -140,6 +183,7 @@ def _finish(summary: SyncSummary) -> int:
 
 def cmd_plan(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = PipelineSettings.from_env(env)
+    _live_catalog(env, required=False)
     plan = _planned(args, settings)
     for spec in plan.specs:
         print(f"{spec.token_cost():>5}  {spec.endpoint.name.lower():<14}  {spec.description}")
@@ -154,6 +198,7 @@ def cmd_sync(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     conninfo = _warehouse_url(env)
     api = _api_settings(env)
     settings = PipelineSettings.from_env(env)
+    _live_catalog(env, required=True)
     plan = _planned(args, settings)
     summary = service.sync(
         plan.specs,
@@ -237,6 +282,7 @@ def cmd_migrate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def cmd_clubs(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = PipelineSettings.from_env(env)
+    _live_catalog(env, required=False)
     clubs = load_registry(settings.clubs_file)
     for club in clubs:
         state = "enabled" if club.enabled else "disabled"
@@ -245,6 +291,49 @@ def cmd_clubs(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     enabled = sum(1 for c in clubs if c.enabled)
     print(f"{len(clubs)} clubs ({enabled} enabled) in {settings.clubs_file}")
     return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    settings = PipelineSettings.from_env(env)
+    path = settings.api_contract_file
+    if args.check:
+        try:
+            variants = check_settings_file(path)
+        except VariantsFileError as exc:
+            _error("doctor --check", str(exc))
+            return EXIT_FAILED
+        differences = variants.differences()
+        shown = ", ".join(f"{k}={v}" for k, v in differences.items()) or "none"
+        print(f"{path} is valid; readings that differ from the assumed ones: {shown}")
+        return EXIT_OK
+    if args.max_tokens < 0:
+        raise CliError(f"--max-tokens must not be negative, got {args.max_tokens}")
+    api = _api_settings(env)
+    conninfo = env.get("WAREHOUSE_URL", "").strip() or None
+    outcome = service.doctor(
+        settings,
+        api,
+        conninfo=conninfo,
+        run_id=_run_id("doctor"),
+        max_tokens=args.max_tokens,
+        show_plan=print,
+    )
+    result = outcome.result
+    print()
+    print(render_table(result.findings))
+    print()
+    print(f"{result.tokens_spent} of at most {result.max_tokens} tokens spent")
+    if outcome.settings_file is not None:
+        kept = f" ({', '.join(result.unknown)} unknown: kept as before)" if result.unknown else ""
+        print(f"readings written to {outcome.settings_file}{kept}")
+    if outcome.findings_stored is not None:
+        print(
+            f"{outcome.findings_stored} findings stored in {OPS_SCHEMA}.api_findings "
+            f"(run {outcome.run_id}); report Metadata in {OPS_SCHEMA}.report_metadata"
+        )
+    for blocker in result.blockers:
+        print(f"cannot absorb: {blocker}")
+    return EXIT_OK if result.ok else EXIT_FAILED
 
 
 # --- parser --------------------------------------------------------------------------------------
@@ -324,6 +413,25 @@ def build_parser() -> argparse.ArgumentParser:
     clubs = sub.add_parser("clubs", help="validate and print the club registry")
     clubs.set_defaults(handler=cmd_clubs)
 
+    doctor = sub.add_parser(
+        "doctor",
+        help="check an API before the first sync (bounded tokens) and write its settings file",
+    )
+    doctor.add_argument(
+        "--max-tokens",
+        type=int,
+        default=DEFAULT_MAX_TOKENS,
+        metavar="N",
+        help=f"most tokens to spend (default {DEFAULT_MAX_TOKENS}); probes that do not fit are "
+        "skipped and reported unknown",
+    )
+    doctor.add_argument(
+        "--check",
+        action="store_true",
+        help="validate the API settings file (PLACEWISE_API_CONTRACT_FILE) without any API call",
+    )
+    doctor.set_defaults(handler=cmd_doctor)
+
     status = sub.add_parser(
         "status", help="the status page: per club, runs, reconciliation, quarantine (read-only)"
     )
@@ -365,7 +473,14 @@ def main(argv: list[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace, Mapping[str, str]], int] = args.handler
     try:
         return handler(args, os.environ)
-    except (CliError, RegistryError, SettingsError, ValueError, WarehouseNotMigratedError) as exc:
+    except (
+        CliError,
+        RegistryError,
+        SettingsError,
+        MetadataError,
+        ValueError,
+        WarehouseNotMigratedError,
+    ) as exc:
         _error(args.command, str(exc))
         return EXIT_USAGE
     except FATAL_ERRORS as exc:

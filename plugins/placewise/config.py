@@ -18,11 +18,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from placewise.api.variants import ApiVariants, load_variants
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 DEFAULT_NIGHTLY_CRON = "30 2 * * *"
-EXTRACT_MODES = ("export", "query")
+#: ``query`` (the documented endpoint, the default) or ``export`` (the undocumented exports).
+EXTRACT_MODES = ("query", "export")
 DBT_EXECUTION_MODES = ("watcher", "local")
+DEFAULT_API_CONTRACT_FILE = REPO_ROOT / "config" / "api-contract.yml"
 
 
 class PipelineSettingsError(ValueError):
@@ -85,7 +89,7 @@ class PipelineSettings:
     clubs_file: Path
     dbt_project_dir: Path
     restatement_days: int = 7
-    use_export: bool = True
+    use_export: bool = False
     backfill_token_reserve: int = 20
     nightly_token_floor: int = 20
     rate_capacity: int = 60
@@ -94,12 +98,19 @@ class PipelineSettings:
     nightly_cron: str = DEFAULT_NIGHTLY_CRON
     dbt_execution: str = "watcher"
     progress_every: int = 25
+    #: The API settings file ``placewise doctor`` writes (which reading of the docs the API has).
+    api_contract_file: Path = DEFAULT_API_CONTRACT_FILE
+
+    def api_variants(self) -> ApiVariants:
+        """Which reading of the docs' open points the API has, from ``api_contract_file``
+        (the assumed readings when the file does not exist)."""
+        return load_variants(self.api_contract_file)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PipelineSettings:
         """Read and validate every setting (``os.environ`` when no mapping is given)."""
         env = os.environ if env is None else env
-        mode = env.get("PLACEWISE_EXTRACT_MODE", "export")
+        mode = env.get("PLACEWISE_EXTRACT_MODE", "query")
         if mode not in EXTRACT_MODES:
             raise PipelineSettingsError(
                 f"PLACEWISE_EXTRACT_MODE must be 'export' or 'query', got {mode!r}"
@@ -119,6 +130,9 @@ class PipelineSettings:
             ),
             restatement_days=_int(env, "PLACEWISE_RESTATEMENT_DAYS", 7),
             use_export=mode == "export",
+            api_contract_file=Path(
+                _text(env, "PLACEWISE_API_CONTRACT_FILE", str(DEFAULT_API_CONTRACT_FILE))
+            ),
             backfill_token_reserve=_int(env, "PLACEWISE_BACKFILL_TOKEN_RESERVE", 20),
             nightly_token_floor=_int(env, "PLACEWISE_NIGHTLY_TOKEN_FLOOR", 20),
             rate_capacity=_int(env, "PLACEWISE_RATE_CAPACITY", 60, positive=True),

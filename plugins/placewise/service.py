@@ -1,4 +1,5 @@
-"""The pipeline's operations as plain functions: plan, sync, replay, migrate, register clubs.
+"""The pipeline's operations as plain functions: plan, sync, replay, migrate, register clubs,
+and the doctor that checks an API before the first sync.
 
 The ``placewise`` CLI, the Airflow tasks (``placewise.airflow``) and the demo all call these, so
 each operation is built one way only: the same client, pacer and landing store for a sync
@@ -8,6 +9,8 @@ into XCom payloads is the Airflow layer's job. Nothing here imports Airflow.
 
 Every operation that writes to the warehouse expects it migrated (``migrate``) and otherwise
 fails with ``WarehouseNotMigratedError``, whose message says to run ``placewise migrate``.
+Operations with a warehouse first install the API's cached report Metadata as the live catalog
+(``use_live_catalog``), so a report or aggregation only the API describes plans and loads too.
 """
 
 from __future__ import annotations
@@ -15,22 +18,34 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import TypedDict
+
+import httpx
 
 from placewise.api.client import PlacewiseClient
 from placewise.api.fairness import NIGHTLY
 from placewise.api.pacing import PostgresPacer
 from placewise.api.settings import ApiSettings
+from placewise.api.variants import ApiVariants, VariantsFileError, load_variants
 from placewise.config import PipelineSettings
-from placewise.extract.plan import SliceSpec, plan_club, plan_tenants, total_cost
+from placewise.doctor import DEFAULT_MAX_TOKENS, DoctorResult, run_doctor, write_settings
+from placewise.doctor.store import load_live_catalog, store_findings
+from placewise.extract.plan import (
+    SliceSpec,
+    plan_club,
+    plan_tenants,
+    tenants_unavailable_reason,
+    total_cost,
+)
 from placewise.landing.store import LandingStore
 from placewise.progress import ProgressReporter
 from placewise.registry import Club, enabled_clubs, load_registry
 from placewise.sync import SyncSummary, replay, select_manifests, sync_slices
-from placewise.warehouse.schema import OPS_SCHEMA, connect_migrated, migrate_warehouse
+from placewise.warehouse.schema import OPS_SCHEMA, RAW_SCHEMA, connect_migrated, migrate_warehouse
 
 log = logging.getLogger(__name__)
 
@@ -88,20 +103,83 @@ def plan_for_club(
 ) -> list[SliceSpec]:
     """The slices of one club, limited to the reports it is registered for (and asked for)."""
     wanted = [r for r in club.reports if not reports or r in reports]
-    return plan_club(club.id, first_day, last_day, reports=wanted, use_export=settings.use_export)
+    return plan_club(
+        club.id,
+        first_day,
+        last_day,
+        reports=wanted,
+        use_export=settings.use_export,
+        variants=settings.api_variants(),
+    )
 
 
 def tenants_skip_reason(
-    club_ids: Sequence[int], reports: Sequence[str] | None = None
+    club_ids: Sequence[int],
+    reports: Sequence[str] | None = None,
+    settings: PipelineSettings | None = None,
 ) -> str | None:
-    """Why the tenants slices are left out of a run, or None when they belong in it."""
+    """Why the tenants slices are left out of a run, or None when they belong in it.
+
+    With ``settings``, also when the configured API can serve no cross-club totals at all
+    (``tenants_unavailable_reason``).
+    """
     if not club_ids:
         return "no clubs"
     if len(club_ids) < 2:
         return "they need at least two clubs"
     if reports and TENANTS_REPORT not in reports:
         return f"{TENANTS_REPORT} not requested"
+    if settings is not None:
+        return tenants_unavailable_reason(settings.api_variants())
     return None
+
+
+def club_timezones(clubs: Sequence[Club], conninfo: str | None = None) -> dict[int, str | None]:
+    """Each club's timezone: the registry's, else the zone of its latest loaded statistics
+    (what the API itself said for the club), else None (unknown)."""
+    zones: dict[int, str | None] = {c.id: c.timezone for c in clubs}
+    unknown = [club_id for club_id, zone in zones.items() if zone is None]
+    if unknown and conninfo is not None:
+        with connect_migrated(conninfo) as conn:
+            rows = conn.execute(
+                f"""
+                select club_id, latest.timezone
+                from unnest(%s::bigint[]) as club_id
+                cross join lateral (
+                    select timezone from {RAW_SCHEMA}.{TENANTS_REPORT}
+                    where _scope = 'club:' || club_id and aggregation = 'none'
+                      and timezone is not null
+                    order by stat_date desc limit 1
+                ) as latest
+                """,
+                (unknown,),
+            ).fetchall()
+        zones.update({int(club_id): zone for club_id, zone in rows})
+    return zones
+
+
+def plan_cross_club(
+    clubs: Sequence[Club],
+    first_day: date,
+    last_day: date,
+    settings: PipelineSettings,
+    conninfo: str | None = None,
+) -> list[SliceSpec]:
+    """The cross-club slices of the API's own totals for ``clubs``, the way the configured API
+    serves them (endpoint and timezone groups, ``extract.plan.plan_tenants``); empty, with the
+    reason logged, when it serves none."""
+    variants = settings.api_variants()
+    reason = tenants_unavailable_reason(variants)
+    if reason is not None:
+        log.warning("cross-club totals skipped: %s", reason)
+        return []
+    return plan_tenants(
+        [c.id for c in clubs],
+        first_day,
+        last_day,
+        variants=variants,
+        timezones=club_timezones(clubs, conninfo),
+    )
 
 
 @dataclass(frozen=True)
@@ -131,9 +209,14 @@ def plan_sync(
     club_ids: Sequence[int] | None = None,
     reports: Sequence[str] | None = None,
     tenants: bool = False,
+    conninfo: str | None = None,
 ) -> SyncPlan:
     """The slices of the chosen clubs (default: every enabled one) and, with ``tenants``, the
-    cross-club tenants slices; raises ``PlanError`` when the selection plans nothing."""
+    cross-club tenants slices; raises ``PlanError`` when the selection plans nothing.
+
+    ``conninfo`` lets the cross-club slices learn the zones of clubs the registry gives none
+    from the warehouse (``club_timezones``); without it such clubs share wall-clock windows.
+    """
     if last_day < first_day:
         raise PlanError(f"last day {last_day} is before first day {first_day}")
     clubs = select_clubs(settings, list(dict.fromkeys(club_ids)) if club_ids else None)
@@ -147,9 +230,11 @@ def plan_sync(
     ids = [c.id for c in clubs]
     skipped = None
     if tenants:
-        skipped = tenants_skip_reason(ids)
+        skipped = tenants_skip_reason(ids, settings=settings)
         if skipped is None:
-            specs += plan_tenants(ids, first_day, last_day)
+            specs += plan_cross_club(clubs, first_day, last_day, settings, conninfo)
+        else:
+            log.info("cross-club totals not planned: %s", skipped)
     if not specs:
         raise PlanError(
             f"nothing to plan: clubs {ids} are not registered for reports {list(reports or [])}"
@@ -185,9 +270,7 @@ def estimate_backfill(
         c.id: total_cost(plan_for_club(c, first_day, last_day, settings, reports)) for c in clubs
     }
     tenants = (
-        total_cost(plan_tenants([c.id for c in clubs], first_day, last_day))
-        if len(clubs) > 1
-        else 0
+        total_cost(plan_cross_club(clubs, first_day, last_day, settings)) if len(clubs) > 1 else 0
     )
     slowest = max([*per_club.values(), tenants], default=0)
     refill = max(settings.rate_refill_per_s, 0.001)
@@ -276,11 +359,12 @@ def sync(
     ``progress`` is told the number of slices, then each slice's outcome, then that the run
     finished (or was interrupted by a fatal error: a terminal's bar line is ended).
     """
+    use_live_catalog(conninfo)
     store = LandingStore(settings.landing_root)
     pacer = build_pacer(settings, conninfo, priority=priority)
     with (
         contextlib.closing(pacer),
-        PlacewiseClient(api, pacer=pacer) as client,
+        PlacewiseClient(api, pacer=pacer, variants=settings.api_variants()) as client,
         _reporting(progress, len(specs)),
     ):
         summary = sync_slices(
@@ -308,6 +392,7 @@ def replay_landed(
     progress: ProgressReporter | None = None,
 ) -> SyncSummary:
     """Reload the newest landed version of every matching slice; no API call is made."""
+    use_live_catalog(conninfo)
     if first_day is not None and last_day is not None and last_day < first_day:
         raise ValueError(f"last day {last_day} is before first day {first_day}")
     store = LandingStore(settings.landing_root)
@@ -337,6 +422,7 @@ def migrate(conninfo: str) -> None:
 
 def register_clubs(conninfo: str, settings: PipelineSettings) -> int:
     """Mirror the registry into ``placewise_ops.clubs`` (read by dbt's ``dim_loyalty_clubs``)."""
+    use_live_catalog(conninfo)
     clubs = load_registry(settings.clubs_file)
     with connect_migrated(conninfo) as conn, conn.transaction(), conn.cursor() as cur:
         cur.executemany(
@@ -355,3 +441,65 @@ def register_clubs(conninfo: str, settings: PipelineSettings) -> int:
             [(c.id, c.name, c.timezone, c.enabled, list(c.reports)) for c in clubs],
         )
     return len(clubs)
+
+
+# --- the API's own account of itself ------------------------------------------------------------
+
+
+def use_live_catalog(conninfo: str) -> int:
+    """Install the report Metadata ``placewise doctor`` cached in the warehouse as the live
+    catalog (the static catalog answers for the rest); the number of reports it describes."""
+    return len(load_live_catalog(conninfo))
+
+
+@dataclass(frozen=True)
+class DoctorOutcome:
+    """A doctor run: what it found, where the settings went, how many findings were stored."""
+
+    result: DoctorResult
+    run_id: str
+    settings_file: Path | None
+    findings_stored: int | None
+
+
+def doctor(
+    settings: PipelineSettings,
+    api: ApiSettings,
+    *,
+    conninfo: str | None,
+    run_id: str,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    show_plan: Callable[[str], None] | None = None,
+    transport: httpx.BaseTransport | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> DoctorOutcome:
+    """Probe the API for the registry's enabled clubs and reports within ``max_tokens``.
+
+    The readings found go to the API settings file (``settings.api_contract_file``) unless the
+    API could not be reached or refused every credential; with a warehouse, the findings and
+    the Metadata read go to ``placewise_ops.api_findings`` and ``report_metadata``.
+    """
+    clubs = load_registry(settings.clubs_file, check_reports=False)
+    try:
+        previous = load_variants(settings.api_contract_file)
+    except VariantsFileError as exc:
+        log.warning("%s; the doctor writes a new one from the assumed readings", exc)
+        previous = ApiVariants()
+    result = run_doctor(
+        api,
+        clubs,
+        max_tokens=max_tokens,
+        previous=previous,
+        transport=transport,
+        now=now,
+        show_plan=show_plan,
+        use_export=settings.use_export,
+    )
+    written = None
+    if result.aborted is None:
+        write_settings(settings.api_contract_file, result, api.base_url)
+        written = settings.api_contract_file
+    stored = None
+    if conninfo:
+        stored = store_findings(conninfo, run_id, result, api.base_url)
+    return DoctorOutcome(result, run_id, written, stored)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from placewise_simulator.config import SimulatorConfig
+from placewise_simulator.variants import VariantError, help_text, parse_assignment
 
 
 def _instant(text: str) -> datetime:
@@ -24,6 +25,17 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _variant(text: str) -> tuple[str, str]:
+    try:
+        return parse_assignment(text)
+    except VariantError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Option defaults in the help, and the variant list kept as written."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (kept separate so tests can check the documented options)."""
     parser = argparse.ArgumentParser(
@@ -35,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="run the HTTP server",
         description="Serve the simulated Reporting API over HTTP.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog=help_text(),
+        formatter_class=_HelpFormatter,
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8765, help="port to listen on")
@@ -60,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--token",
         default="dev-token",
-        help="accepted X-Client-Authorization token (all clubs and reports)",
+        help="accepted token, in X-Client-Authorization (or as a Bearer token under "
+        "--variant auth=user_token); all clubs and reports",
     )
     serve.add_argument(
         "--rate-capacity",
@@ -84,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--fault-seed", type=int, default=0, help="seed of the deterministic fault sequence"
     )
+    serve.add_argument(
+        "--variant",
+        type=_variant,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="choose one reading of the docs where they allow several (repeatable; see below)",
+    )
     serve.add_argument("--log-level", default="warning", help="uvicorn log level")
     return parser
 
@@ -100,6 +122,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         rate_refill=args.rate_refill,
         fault_rate=args.fault_rate,
         fault_seed=args.fault_seed,
+        variants=dict(args.variant),
     )
 
 
@@ -113,7 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = config_from_args(args)
     print(
         f"placewise simulator: http://{args.host}:{args.port} seed={config.seed} "
-        f"clubs={config.clubs} history_days={config.history_days} now={args.now or 'real time'}",
+        f"clubs={config.clubs} history_days={config.history_days} now={args.now or 'real time'} "
+        f"variants={','.join(f'{k}={v}' for k, v in config.variants.items())}",
         file=sys.stderr,
         flush=True,
     )

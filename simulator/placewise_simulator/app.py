@@ -47,6 +47,7 @@ API_PATHS = {
     "/v1/reporting/metadata": "metadata",
     "/v1/reporting/field_metadata": "field_metadata",
 }
+EXPORT_ENDPOINTS = ("query_export", "tenants_query_export")
 EXPORT_FACTOR = 5
 TRUNCATE_AFTER_BYTES = 256
 
@@ -103,7 +104,7 @@ class SimulatorApp:
         method: str = scope["method"]
         if path.startswith("/_simulator/"):
             reply = self._admin(path, method)
-        elif path in API_PATHS:
+        elif path in API_PATHS and not self._hidden(API_PATHS[path]):
             await self._api(scope, receive, send, API_PATHS[path])
             return
         elif path.startswith("/v1/") or path == "/v1":
@@ -112,19 +113,27 @@ class SimulatorApp:
             reply = _error(ApiError(404, "not found"))
         await reply.response()(scope, receive, send)
 
+    def _hidden(self, endpoint: str) -> bool:
+        """True for the export endpoints under ``exports=absent`` (they answer 404)."""
+        return endpoint in EXPORT_ENDPOINTS and self.config.variant("exports") == "absent"
+
     def _dated(self, send: Send) -> Send:
         """Stamp every response with a ``Date`` header from the simulator's own clock.
 
         Clients read the API's ``Date`` as the as-of time of the data (late events keep
         arriving for days), so with a frozen ``--now`` it must say the frozen time, not the
-        host's; uvicorn's own Date header is switched off in ``serve``.
+        host's; uvicorn's own Date header is switched off in ``serve``. Under
+        ``date_header=absent`` responses carry no Date header at all.
         """
         stamp = formatdate(self.config.now_epoch(), usegmt=True).encode()
+        dated = self.config.variant("date_header") == "present"
 
         async def send_with_date(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
-                message = {**message, "headers": [*headers, (b"date", stamp)]}
+                if dated:
+                    headers.append((b"date", stamp))
+                message = {**message, "headers": headers}
             await send(message)
 
         # Fault injection reaches through ``send`` to the connection's transport.
@@ -232,10 +241,10 @@ class SimulatorApp:
         try:
             check_text_header("X-User-Agent", headers.get("x-user-agent"))
             check_text_header("X-Product-Name", headers.get("x-product-name"))
-            token = headers.get("x-client-authorization")
+            token = self._credential(headers)
             grant = self.grants.get(token or "")
             if grant is None:
-                raise ApiError(401, "invalid or missing X-Client-Authorization")
+                raise ApiError(401, f"invalid or missing {self._auth_scheme()}")
             clubs = select_clubs(headers.get("x-customer"), self.world, grant)
             single = len(clubs) == 1 and endpoint != "tenants_query_export"
             bucket = (
@@ -250,8 +259,9 @@ class SimulatorApp:
             if isinstance(body.get("report"), str):
                 report_name = body["report"]
             now = self.config.now_epoch()
+            variants = self.config.variants
             if endpoint == "metadata":
-                report = lookup_report(body, grant)
+                report = lookup_report(body, grant, variants)
                 return self._charged(
                     bucket, 1, free, lambda: dumps(report.metadata()).encode()
                 ), report_name
@@ -260,17 +270,25 @@ class SimulatorApp:
                     bucket,
                     1,
                     free,
-                    lambda: dumps(field_values(body, grant, clubs, self.world, now)).encode(),
+                    lambda: dumps(
+                        field_values(body, grant, clubs, self.world, now, variants)
+                    ).encode(),
                 ), report_name
-            if endpoint in ("query", "query_export") and len(clubs) != 1:
+            several = len(clubs) != 1
+            if (
+                endpoint in ("query", "query_export")
+                and several
+                and variants["cross_customer_query"] == "refused"
+            ):
                 raise ApiError(422, "use the tenants export for several customers")
             query, cost = build_query(
                 body,
                 grant,
                 clubs,
-                cross=endpoint == "tenants_query_export",
+                cross=endpoint == "tenants_query_export" or several,
                 paged=endpoint == "query",
                 now=now,
+                variants=variants,
             )
             if endpoint == "query":
                 return self._charged(
@@ -285,6 +303,15 @@ class SimulatorApp:
                 bucket = _guess_bucket(headers, endpoint)
             reply.headers.update(self._rate_headers(bucket, 0))
             return reply, report_name
+
+    def _auth_scheme(self) -> str:
+        if self.config.variant("auth") == "user_token":
+            return "Authorization: Bearer <user token>"
+        return "X-Client-Authorization"
+
+    def _credential(self, headers: dict[str, str]) -> str | None:
+        """The token of the accepted scheme (variant ``auth``); the other scheme gives None."""
+        return _credential(headers, self.config.variant("auth"))
 
     def _rate_headers(self, bucket: str, cost: int) -> dict[str, str]:
         return {
@@ -312,18 +339,16 @@ class SimulatorApp:
         return _Reply(200, produce(), headers)
 
     def _query(self, query: Query) -> dict[str, Any]:
-        kind = query.report.result_type
-        if kind == "records":
+        if query.report.result_type == "records":
             return self.engine.records_page(query)
-        if kind == "statistics":
+        if not query.bucketed:
             return self.engine.statistics_query(query)
         return self.engine.timeseries_query(query)
 
     def _export(self, query: Query) -> Iterator[str]:
-        kind = query.report.result_type
-        if kind == "records":
+        if query.report.result_type == "records":
             return self.engine.records(query)
-        if kind == "statistics":
+        if not query.bucketed:
             return self.engine.statistics(query)
         return self.engine.timeseries(query)
 
@@ -340,10 +365,20 @@ def _guess_bucket(headers: dict[str, str], endpoint: str) -> str:
     unusable, the raw header values still tell which bucket the request would have used.
     """
     customer = headers.get("x-customer", "").strip().removeprefix("id=")
-    token = headers.get("x-client-authorization") or "anonymous"
+    token = (
+        _credential(headers, "client_token") or _credential(headers, "user_token") or "anonymous"
+    )
     if customer.isdigit() and endpoint != "tenants_query_export":
         return f"Customer:{customer}:Reporting"
     return f"Organization:{token}:Reporting"
+
+
+def _credential(headers: dict[str, str], scheme: str) -> str | None:
+    """The token a request presents in one auth scheme (``client_token`` or ``user_token``)."""
+    if scheme == "client_token":
+        return headers.get("x-client-authorization")
+    kind, _, token = headers.get("authorization", "").strip().partition(" ")
+    return token.strip() or None if kind.lower() == "bearer" else None
 
 
 def _transport(send: Send) -> Any:

@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from placewise_simulator.variants import resolve_variants
+
 ALL = None
 
 
@@ -49,6 +51,8 @@ class SimulatorConfig:
     extra_tokens: dict[str, TokenGrant] = field(default_factory=dict)
     cache_days: int = 4096
     """Generated (club, day) entries kept in memory; bounds the world's memory use."""
+    variants: dict[str, str] = field(default_factory=dict)
+    """Chosen behaviour variants (``variants.VARIANTS``); resolved to every variant's value."""
 
     def __post_init__(self) -> None:
         if self.clubs < 1:
@@ -61,6 +65,11 @@ class SimulatorConfig:
             raise ValueError("rate_capacity and rate_refill must be positive")
         if self.now is not None and self.now.tzinfo is None:
             raise ValueError("now must carry a UTC offset")
+        self.variants = resolve_variants(self.variants)
+
+    def variant(self, name: str) -> str:
+        """The value of one behaviour variant."""
+        return self.variants[name]
 
     def now_epoch(self) -> float:
         """Current time of the simulated world, in Unix seconds.

@@ -8,12 +8,13 @@ streamed export for a reason the client could have been told up front.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from placewise_simulator.config import TokenGrant
 from placewise_simulator.errors import ApiError
 from placewise_simulator.filters import compile_filter, filter_cost
-from placewise_simulator.reports import REPORTS, Aggregation, Report, club_members
+from placewise_simulator.reports import REPORTS, Aggregation, Report, club_members, count_rows
 from placewise_simulator.results import QUERY_BUCKET_LIMIT, Query, decode_cursor
 from placewise_simulator.timeutil import (
     INTERVALS,
@@ -24,6 +25,7 @@ from placewise_simulator.timeutil import (
     parse_time,
     to_epoch,
 )
+from placewise_simulator.variants import resolve_variants
 from placewise_simulator.world import Club, World
 
 MAX_CUSTOMER_IDS = 40
@@ -86,10 +88,18 @@ def select_clubs(header: str | None, world: World, grant: TokenGrant) -> list[Cl
     return clubs
 
 
-def lookup_report(body: dict[str, Any], grant: TokenGrant) -> Report:
-    """The body's report, checking that it exists (422) and that the token may read it (403)."""
+def lookup_report(
+    body: dict[str, Any], grant: TokenGrant, variants: Mapping[str, str] | None = None
+) -> Report:
+    """The body's report, checking that it exists (422) and that the token may read it (403).
+
+    Reports named only in the docs' menu exist under ``menu_only_reports=served``.
+    """
     name = body.get("report")
     if not isinstance(name, str) or name not in REPORTS:
+        raise ApiError(422, f"unknown report {name!r}")
+    variants = variants or resolve_variants({})
+    if REPORTS[name].menu_only and variants["menu_only_reports"] != "served":
         raise ApiError(422, f"unknown report {name!r}")
     if not grant.allows_report(name):
         raise ApiError(403, f"token lacks permit {REPORTS[name].permit}")
@@ -147,13 +157,17 @@ def build_query(
     cross: bool,
     paged: bool,
     now: float,
+    variants: Mapping[str, str] | None = None,
 ) -> tuple[Query, int]:
     """Validate a query body; returns the query and its token cost (before any export factor).
 
     ``paged`` marks the query endpoint, where the 150-bucket rule and paging apply; exports
-    ignore ``limit`` and ``page_info`` so that a client can send the same body to both.
+    ignore ``limit`` and the cursor so that a client can send the same body to both. The
+    cursor is read from the body key named by the ``cursor_key`` variant; any other key is
+    ignored, so a client using the wrong one is answered page 1 again.
     """
-    report = lookup_report(body, grant)
+    variants = variants or resolve_variants({})
+    report = lookup_report(body, grant, variants)
     aggregation = _aggregation(report, body)
     if report.result_type == "records":
         key_of: Any = lambda name: name  # noqa: E731
@@ -166,8 +180,22 @@ def build_query(
         limit = DEFAULT_LIMIT
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise ApiError(422, f"limit must be an integer from 1 to {MAX_LIMIT}")
-    after = decode_cursor(body.get("page_info")) if paged else None
-    query = Query(report, aggregation, predicate, None, None, None, limit, after, clubs, cross, now)
+    cursor_key = variants["cursor_key"]
+    after = decode_cursor(body.get(cursor_key), cursor_key) if paged else None
+    query = Query(
+        report,
+        aggregation,
+        predicate,
+        None,
+        None,
+        None,
+        limit,
+        after,
+        clubs,
+        cross,
+        now,
+        dict(variants),
+    )
     if report.result_type == "records":
         return query, cost
     query.start = _time(body, "from")
@@ -176,7 +204,7 @@ def build_query(
     if any(end <= start for start, end in windows):
         raise ApiError(422, "to must be later than from")
     longest = max(end - start for start, end in windows)
-    if report.result_type == "timeseries":
+    if query.bucketed:
         interval = _interval(report, body, longest)
         query.interval = interval
         retention = RETENTION_DAYS[interval]
@@ -195,16 +223,21 @@ def _check_buckets(query: Query, clubs: list[Club], interval: str, longest: floa
     if longest / LONGEST_BUCKET[interval] > QUERY_BUCKET_LIMIT + 1:
         raise ApiError(422, f"query spans more than {QUERY_BUCKET_LIMIT} {interval} buckets")
     for club in clubs:
-        start, end = query.window(club)
+        start, end = query.bucket_window(club)
         if len(Buckets(start, end, club.timezone, interval)) > QUERY_BUCKET_LIMIT:
             raise ApiError(422, f"query spans more than {QUERY_BUCKET_LIMIT} {interval} buckets")
 
 
 def field_values(
-    body: dict[str, Any], grant: TokenGrant, clubs: list[Club], world: World, now: float
+    body: dict[str, Any],
+    grant: TokenGrant,
+    clubs: list[Club],
+    world: World,
+    now: float,
+    variants: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Body of the field metadata endpoint: distinct values of a field in the window."""
-    report = lookup_report(body, grant)
+    report = lookup_report(body, grant, variants)
     name = body.get("field")
     if name == report.club_field:
         raise ApiError(422, f"{name} is selected by the X-Customer header")
@@ -234,9 +267,8 @@ def field_values(
             start = to_epoch(start_raw, club.timezone) if start_raw else end - 30 * 86400
             if report.facts is None:
                 for m in club_members(world, club, now):
-                    row = (m.joined, m.left, m.optin_channel, m.optin_platform, m.gender, m.age)
                     if m.joined < end:
-                        seen.add(row[index])
+                        seen.update(row[index] for row in count_rows(m, grouped=True))
                 continue
             for fact in report.facts(world, club, start, end, now):
                 seen.add(fact[index])

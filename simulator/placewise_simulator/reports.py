@@ -15,6 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from placewise_simulator.filters import FieldSpec
+from placewise_simulator.offers import (
+    OFFER_EVENT_DIMS,
+    OFFER_EVENT_TYPES,
+    OFFER_KINDS,
+    OFFER_USAGE_DIMS,
+    collection_records,
+    offer_event_facts,
+    offer_records,
+    offer_usage_facts,
+)
 from placewise_simulator.timeutil import (
     INTERVALS,
     epoch_to_wall,
@@ -61,6 +71,10 @@ class Aggregation:
     total: bool = False
     net: bool = False
 
+    def as_json(self) -> dict[str, object]:
+        """Metadata representation: the label keys, and whether the club id is dropped."""
+        return {"name": self.name, "label_keys": list(self.keys), "drops_club": self.total}
+
 
 @dataclass(frozen=True)
 class Report:
@@ -81,6 +95,14 @@ class Report:
         Callable[[World, Club, float, tuple[Any, ...] | None], Iterator[RecordTriple]] | None
     ) = None
     field_map: dict[str, FieldSpec] = field(default_factory=dict, compare=False)
+    snapshot: bool = False
+    """Values are member counts at instants (bucket ends), not sums of facts in a window."""
+    lag_seconds: int = 0
+    """Data lag: the newest ``lag_seconds`` before ``now`` are not counted yet."""
+    menu_only: bool = False
+    """Named in the docs' menu without a public page; served only by a variant."""
+    record_key: tuple[str, ...] = ()
+    """Fields whose values order (and page) the records."""
 
     def __post_init__(self) -> None:
         self.field_map.update({f.name: f for f in self.fields})
@@ -100,9 +122,15 @@ class Report:
             "report": self.name,
             "result_type": self.result_type,
             "token_cost": self.token_cost,
+            "permit": self.permit,
+            "club_field": self.club_field,
             "intervals": list(self.intervals) if self.result_type != "records" else [],
             "fields": [f.as_json() for f in self.fields],
+            "default_label_keys": list(self.default_keys),
             "aggregations": [a.name for a in self.aggregations],
+            "aggregation_details": [a.as_json() for a in self.aggregations],
+            "record_key": list(self.record_key),
+            "data_lag_seconds": self.lag_seconds,
         }
 
 
@@ -243,7 +271,24 @@ def visit_facts(world: World, club: Club, start: float, end: float, now: float) 
 # -- members facts ---------------------------------------------------------------------------
 
 MEMBER_DIMS = ("optin_channel", "optin_platform", "gender", "age")
-BALANCE_DIMS = ("type", *MEMBER_DIMS)
+BALANCE_DIMS = ("type", *MEMBER_DIMS, "consents")
+CONSENT_CHANNELS = ("sms", "email", "push")
+CONSENT_VALUES = (
+    "none",
+    "sms",
+    "email",
+    "push",
+    "sms,email",
+    "sms,push",
+    "email,push",
+    "sms,email,push",
+)
+
+
+def consents_label(consents: tuple[bool, bool, bool]) -> str:
+    """A member's marketing consents as one label value: the consented channels, or ``none``."""
+    given = [name for name, yes in zip(CONSENT_CHANNELS, consents, strict=True) if yes]
+    return ",".join(given) or "none"
 
 
 def _member_range(world: World, club: Club, start: float, end: float, now: float) -> range:
@@ -257,11 +302,29 @@ def balance_facts(world: World, club: Club, start: float, end: float, now: float
     """Opt-ins (``in``) and opt-outs (``out``) of the club."""
     for ordinal in _member_range(world, club, start, end, now):
         for m in world.day_members(club, ordinal):
-            dims = (m.optin_channel, m.optin_platform, m.gender, m.age)
+            dims = (m.optin_channel, m.optin_platform, m.gender, m.age, consents_label(m.consents))
             if start <= m.joined < end and m.joined <= now:
                 yield (m.joined, 1, "in", *dims)
             if m.left is not None and start <= m.left < end and m.left <= now:
                 yield (m.left, 1, "out", *dims)
+
+
+GROUPING_TYPES = ("optin_channel", "optin_platform", "country", "gender", "age")
+COUNT_DIMS = (*MEMBER_DIMS, "country", "grouping_type", "grouping_value")
+"""Dimensions of the member-count reports: a member is counted once per grouping type, as the
+``(grouping_type, grouping_value)`` rows of ``members_grouped_count``."""
+
+
+def count_rows(m: Member, grouped: bool) -> list[tuple[Any, ...]]:
+    """Rows ``(joined, left, *COUNT_DIMS)`` of a member for the member-count reports.
+
+    ``grouped`` gives one row per grouping type; otherwise one row without grouping values
+    (enough when neither the filter nor the labels read them).
+    """
+    base = (m.joined, m.left, m.optin_channel, m.optin_platform, m.gender, m.age, m.country)
+    if not grouped:
+        return [(*base, None, None)]
+    return [(*base, gtype, getattr(m, gtype)) for gtype in GROUPING_TYPES]
 
 
 def club_members(world: World, club: Club, now: float) -> Iterator[Member]:
@@ -424,9 +487,6 @@ def member_records(
             row = {name: record[name] for name in MEMBER_FILTER_KEYS}
             row["created_at"] = m.joined
             yield (m.id,), row, record
-
-
-GROUPING_TYPES = ("optin_channel", "optin_platform", "country", "gender", "age")
 
 
 def grouped_count_records(
@@ -657,30 +717,71 @@ _register(
             PLATFORM_FIELD,
             GENDER_FIELD,
             AGE_FIELD,
+            _enum("consents", CONSENT_VALUES),
         ),
         ("type",),
         (
             Aggregation("total", (), net=True),
             Aggregation("optin_platform", ("type", "optin_platform")),
+            Aggregation("consents", ("type", "consents")),
         ),
         INTERVALS,
         BALANCE_DIMS,
         balance_facts,
     )
 )
+COUNT_FIELDS_OF_MEMBERS = (
+    COMMUNITY,
+    _str("optin_channel"),
+    PLATFORM_FIELD,
+    GENDER_FIELD,
+    AGE_FIELD,
+    _str("country"),
+    _enum("grouping_type", GROUPING_TYPES),
+    _str("grouping_value"),
+)
+COUNT_AGGREGATIONS = (
+    *(Aggregation(k, (k,)) for k in ("optin_platform", "gender", "age")),
+    Aggregation("grouping_type", ("grouping_type", "grouping_value")),
+)
+
+
+def _member_count_report(
+    name: str, result_type: str, cost: int, permit: str, intervals: tuple[str, ...], **extra: Any
+) -> Report:
+    return Report(
+        name,
+        result_type,
+        cost,
+        f"Reporting:Api:Report:{permit}",
+        "community_id",
+        COUNT_FIELDS_OF_MEMBERS,
+        (),
+        COUNT_AGGREGATIONS,
+        intervals,
+        COUNT_DIMS,
+        None,
+        snapshot=True,
+        **extra,
+    )
+
+
 _register(
-    Report(
-        "members_count_history",
+    _member_count_report("members_count_history", "timeseries", 3, "MembersCountHistory", INTERVALS)
+)
+_register(
+    _member_count_report(
+        "members_count_snapshot",
         "timeseries",
         3,
-        "Reporting:Api:Report:MembersCountHistory",
-        "community_id",
-        (COMMUNITY, _str("optin_channel"), PLATFORM_FIELD, GENDER_FIELD, AGE_FIELD),
-        (),
-        tuple(Aggregation(k, (k,)) for k in ("optin_platform", "gender", "age")),
-        INTERVALS,
-        MEMBER_DIMS,
-        None,
+        "MembersCountSnapshot",
+        ("1h", "1d", "1w", "1mo"),
+        lag_seconds=15 * 60,
+    )
+)
+_register(
+    _member_count_report(
+        "members_count", "statistics", 2, "MembersCount", INTERVALS, menu_only=True
     )
 )
 _register(
@@ -709,6 +810,7 @@ _register(
             FieldSpec("history_ranges", "Object", False),
         ),
         records=sending_records,
+        record_key=("id",),
     )
 )
 _register(
@@ -728,6 +830,7 @@ _register(
             _int("unique_visits_count"),
         ),
         records=link_records,
+        record_key=("source_id", "host", "path", *UTM),
     )
 )
 _register(
@@ -739,6 +842,7 @@ _register(
         "loyalty_club_id",
         (CLUB, _str("source_id"), _int("visits_count"), _int("unique_visits_count")),
         records=link_stats_records,
+        record_key=("source_id",),
     )
 )
 _register(
@@ -773,6 +877,7 @@ _register(
             FieldSpec("created_at", "Time", True),
         ),
         records=member_records,
+        record_key=("id",),
     )
 )
 _register(
@@ -795,5 +900,103 @@ _register(
             ),
         ),
         records=grouped_count_records,
+        record_key=("grouping_type", "grouping_value"),
     )
 )
+
+
+# -- reports named in the docs' menu without a public page (variant ``menu_only_reports``) --
+
+OFFER_EVENT_FIELD = _enum("event_type", OFFER_EVENT_TYPES)
+
+
+def _offer_aggs(keys: tuple[str, ...], default: tuple[str, ...], totals: bool) -> tuple:
+    plain = tuple(Aggregation(k, (k, *default)) for k in keys)
+    if not totals:
+        return plain
+    return plain + tuple(Aggregation(f"total_{k}", (k, *default), total=True) for k in keys)
+
+
+for _name, _kind, _permit, _cost, _totals in (
+    ("offers_events_history", "timeseries", "OffersEventsHistory", 3, False),
+    ("offers_events_stats", "statistics", "OffersEventsStats", 2, True),
+):
+    _register(
+        Report(
+            _name,
+            _kind,
+            _cost,
+            f"Reporting:Api:Report:{_permit}",
+            "loyalty_club_id",
+            (CLUB, OFFER_EVENT_FIELD, _int("offer_id"), _int("collection_id")),
+            ("event_type",),
+            _offer_aggs(("offer_id", "collection_id"), ("event_type",), _totals),
+            INTERVALS,
+            OFFER_EVENT_DIMS,
+            offer_event_facts,
+            menu_only=True,
+        )
+    )
+for _name, _kind, _permit, _cost, _totals in (
+    ("offers_usages_history", "timeseries", "OffersUsagesHistory", 3, False),
+    ("offers_usages_stats", "statistics", "OffersUsagesStats", 2, True),
+):
+    _register(
+        Report(
+            _name,
+            _kind,
+            _cost,
+            f"Reporting:Api:Report:{_permit}",
+            "loyalty_club_id",
+            (CLUB, _int("offer_id"), _int("collection_id"), _int("store_id")),
+            (),
+            _offer_aggs(("offer_id", "collection_id", "store_id"), (), _totals),
+            INTERVALS,
+            OFFER_USAGE_DIMS,
+            offer_usage_facts,
+            menu_only=True,
+        )
+    )
+_register(
+    Report(
+        "offers",
+        "records",
+        2,
+        "Reporting:Api:Report:Offers",
+        "loyalty_club_id",
+        (
+            _int("id"),
+            CLUB,
+            _int("collection_id"),
+            _str("title", False),
+            _enum("kind", OFFER_KINDS),
+            *(_int(f"{e}_count", False) for e in OFFER_EVENT_TYPES),
+            _int("usages_count", False),
+            FieldSpec("created_at", "Time", True),
+            FieldSpec("valid_until", "Time", True),
+        ),
+        records=offer_records,
+        menu_only=True,
+        record_key=("id",),
+    )
+)
+_register(
+    Report(
+        "offers_collections",
+        "records",
+        2,
+        "Reporting:Api:Report:OffersCollections",
+        "loyalty_club_id",
+        (
+            _int("id"),
+            CLUB,
+            _str("name"),
+            _int("offers_count"),
+            FieldSpec("created_at", "Time", False),
+        ),
+        records=collection_records,
+        menu_only=True,
+        record_key=("id",),
+    )
+)
+MENU_ONLY_REPORTS = tuple(name for name, report in REPORTS.items() if report.menu_only)

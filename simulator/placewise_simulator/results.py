@@ -15,14 +15,24 @@ import json
 import tempfile
 from bisect import bisect_left
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
 from placewise_simulator.errors import ApiError
 from placewise_simulator.filters import Predicate
-from placewise_simulator.reports import MEMBER_DIMS, Aggregation, Report
-from placewise_simulator.timeutil import Buckets, format_local, format_wall, to_epoch
+from placewise_simulator.reports import COUNT_DIMS, Aggregation, Report, count_rows
+from placewise_simulator.timeutil import (
+    Buckets,
+    epoch_to_wall,
+    floor_wall,
+    format_local,
+    format_wall,
+    next_wall,
+    to_epoch,
+    wall_to_epoch,
+)
+from placewise_simulator.variants import resolve_variants
 from placewise_simulator.world import EVENT_TYPES, Club, World
 
 QUERY_POINT_CAP = 1000
@@ -52,11 +62,47 @@ class Query:
     clubs: list[Club]
     cross: bool
     now: float
+    variants: dict[str, str] = field(default_factory=lambda: resolve_variants({}))
+
+    @property
+    def naive_zone_is_utc(self) -> bool:
+        """True when body times without offset mean UTC (variant ``multi_tz_window=utc`` with
+        customers in more than one timezone)."""
+        return (
+            self.variants["multi_tz_window"] == "utc"
+            and len({club.timezone for club in self.clubs}) > 1
+        )
+
+    @property
+    def bucketed(self) -> bool:
+        """True when the answer has time buckets (timeseries, or bucketed statistics)."""
+        return self.report.result_type == "timeseries" or (
+            self.report.result_type == "statistics"
+            and self.variants["statistics_shape"] == "buckets"
+        )
 
     def window(self, club: Club) -> tuple[float, float]:
-        """``[from, to)`` as instants for one club (naive body times are its wall clock)."""
+        """``[from, to)`` as instants for one club (naive body times are its wall clock, or
+        UTC under ``multi_tz_window=utc`` across timezones)."""
         assert self.start is not None and self.end is not None
-        return to_epoch(self.start, club.timezone), to_epoch(self.end, club.timezone)
+        zone = "UTC" if self.naive_zone_is_utc else club.timezone
+        return to_epoch(self.start, zone), to_epoch(self.end, zone)
+
+    def bucket_window(self, club: Club) -> tuple[float, float]:
+        """The instants the buckets of one club cover.
+
+        Under ``window_end=bucket_at_to`` a timeseries whose ``to`` falls on a bucket boundary
+        of the club's zone also holds the whole bucket starting at ``to``, as in the docs'
+        member_balance example; statistics windows always stay ``[from, to)``.
+        """
+        start, end = self.window(club)
+        if self.report.result_type != "timeseries" or self.variants["window_end"] != "bucket_at_to":
+            return start, end
+        assert self.interval is not None
+        wall = epoch_to_wall(end, club.timezone)
+        if floor_wall(wall, self.interval) == wall and wall_to_epoch(wall, club.timezone) == end:
+            end = wall_to_epoch(next_wall(wall, self.interval), club.timezone)
+        return start, end
 
 
 def encode_cursor(club_id: int, key: tuple[Any, ...]) -> str:
@@ -65,18 +111,18 @@ def encode_cursor(club_id: int, key: tuple[Any, ...]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(text: object) -> tuple[int, tuple[Any, ...]] | None:
-    """Inverse of ``encode_cursor``; a malformed cursor is a 422."""
+def decode_cursor(text: object, key: str = "page_info") -> tuple[int, tuple[Any, ...]] | None:
+    """Inverse of ``encode_cursor``; a malformed cursor is a 422 naming the body ``key``."""
     if text is None:
         return None
     if not isinstance(text, str) or not text:
-        raise ApiError(422, "page_info must be a string or null")
+        raise ApiError(422, f"{key} must be a string or null")
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        club_id, key = json.loads(raw)
-        return int(club_id), tuple(key)
+        club_id, key_values = json.loads(raw)
+        return int(club_id), tuple(key_values)
     except (ValueError, TypeError, binascii.Error) as exc:
-        raise ApiError(422, "invalid page_info") from exc
+        raise ApiError(422, f"invalid {key}") from exc
 
 
 def _value_sort(key: str, value: Any) -> tuple[int, Any, str]:
@@ -113,6 +159,9 @@ class Engine:
     def club_totals(self, q: Query, club: Club) -> dict[Label, int]:
         """Statistics of one club over its window: label -> sum (non-zero only)."""
         start, end = q.window(club)
+        if q.report.snapshot:
+            counts = self._member_counts(q, club, [min(end, q.now - q.report.lag_seconds)])
+            return {label: values[0] for label, values in counts.items() if values[0]}
         index, net = self._label_reader(q)
         pred = q.predicate
         sums: dict[Label, int] = {}
@@ -127,13 +176,13 @@ class Engine:
 
     def club_buckets(self, q: Query, club: Club) -> Buckets:
         """The aligned buckets of a club's window."""
-        start, end = q.window(club)
+        start, end = q.bucket_window(club)
         assert q.interval is not None
         return Buckets(start, end, club.timezone, q.interval)
 
     def club_series(self, q: Query, club: Club, buckets: Buckets) -> dict[Label, dict[int, int]]:
         """Timeseries of one club: label -> {bucket index: value} (only buckets with data)."""
-        if q.report.name == "members_count_history":
+        if q.report.snapshot:
             return self._count_history(q, club, buckets)
         index, net = self._label_reader(q)
         pred = q.predicate
@@ -150,41 +199,61 @@ class Engine:
         return series
 
     def _count_history(self, q: Query, club: Club, buckets: Buckets) -> dict[Label, dict[int, int]]:
-        """Member count at each bucket end (or at ``now`` for the current bucket)."""
-        usable = [i for i in range(len(buckets)) if buckets.starts[i] <= q.now]
-        ends = [min(buckets.bucket_end(i), q.now) for i in usable]
+        """Member count at each bucket end (or at the data cut-off for the current bucket).
+
+        The cut-off is ``now`` minus the report's data lag: members who joined in the newest
+        ``lag_seconds`` are not counted yet, and buckets starting after it hold no data.
+        """
+        cutoff = q.now - q.report.lag_seconds
+        usable = [i for i in range(len(buckets)) if buckets.starts[i] <= cutoff]
+        ends = [min(buckets.bucket_end(i), cutoff) for i in usable]
+        series: dict[Label, dict[int, int]] = {}
+        for label, counts in self._member_counts(q, club, ends).items():
+            values = {bucket: n for bucket, n in zip(usable, counts, strict=True) if n}
+            if values:
+                series[label] = values
+        return series
+
+    def _member_counts(self, q: Query, club: Club, ends: list[float]) -> dict[Label, list[int]]:
+        """Members counted at each instant of ``ends`` (ascending), per label.
+
+        A member is in the count at ``t`` when they joined before ``t`` and had not left by
+        then. With grouping types in play a member has one row per grouping type; they count
+        once for every distinct label among their rows that pass the filter.
+        """
         if not ends:
             return {}
-        index = [2 + MEMBER_DIMS.index(k) for k in q.aggregation.keys]
+        index = [2 + COUNT_DIMS.index(k) for k in q.aggregation.keys]
         pred = q.predicate
+        grouped = pred is not None or any(k.startswith("grouping_") for k in q.aggregation.keys)
         diffs: dict[Label, list[int]] = {}
         world = self.world
-        last_day = world.ordinal_of(club, min(buckets.end, q.now))
+        last_day = world.ordinal_of(club, min(ends[-1], q.now))
         first_day = world.first_ordinal(club, q.now)
         for ordinal in range(first_day, min(last_day, world.today_ordinal(club, q.now)) + 1):
             for m in world.day_members(club, ordinal):
-                row = (m.joined, m.left, m.optin_channel, m.optin_platform, m.gender, m.age)
-                if pred is not None and not pred(row):
-                    continue
                 first = bisect_left(ends, m.joined)
                 stop = len(ends) if m.left is None else bisect_left(ends, m.left)
                 if first >= stop:
                     continue
-                label = tuple(row[i] for i in index)
-                diff = diffs.setdefault(label, [0] * (len(ends) + 1))
-                diff[first] += 1
-                diff[stop] -= 1
-        series: dict[Label, dict[int, int]] = {}
+                labels = {
+                    tuple(row[i] for i in index)
+                    for row in count_rows(m, grouped)
+                    if pred is None or pred(row)
+                }
+                for label in labels:
+                    diff = diffs.setdefault(label, [0] * (len(ends) + 1))
+                    diff[first] += 1
+                    diff[stop] -= 1
+        counts: dict[Label, list[int]] = {}
         for label, diff in diffs.items():
             running = 0
-            values: dict[int, int] = {}
-            for position, bucket in enumerate(usable):
+            values = []
+            for position in range(len(ends)):
                 running += diff[position]
-                if running:
-                    values[bucket] = running
-            if values:
-                series[label] = values
-        return series
+                values.append(running)
+            counts[label] = values
+        return counts
 
     # -- shared shaping ----------------------------------------------------------------------
 
@@ -197,6 +266,9 @@ class Engine:
         if mode != "local":
             start, end = q.window(q.clubs[0])
             return format_local(start, mode), format_local(end, mode)
+        if q.naive_zone_is_utc:
+            start, end = q.window(q.clubs[0])
+            return format_local(start, "UTC"), format_local(end, "UTC")
         return (
             q.start.isoformat(timespec="milliseconds"),
             q.end.isoformat(timespec="milliseconds"),
@@ -216,9 +288,22 @@ class Engine:
         head["label"] = self._label_json(q, club, label)
         return head
 
+    def _summed(self, q: Query) -> bool:
+        """True when one series per label sums every club: ``total_*`` aggregations across
+        customers, and customers sharing one timezone under ``same_tz_merge=merged``."""
+        if not q.cross:
+            return False
+        if q.aggregation.total:
+            return True
+        return (
+            q.variants["same_tz_merge"] == "merged"
+            and len(q.clubs) > 1
+            and len({club.timezone for club in q.clubs}) == 1
+        )
+
     def _labelled_club(self, q: Query, club: Club) -> Club | None:
-        """The club to name in labels: none on single-club queries and on totals."""
-        return club if q.cross and not q.aggregation.total else None
+        """The club to name in labels: none on single-club queries and on summed series."""
+        return club if q.cross and not self._summed(q) else None
 
     # -- statistics ------------------------------------------------------------------------------
 
@@ -229,7 +314,7 @@ class Engine:
         yield dumps({"range_timezone": mode, "from": start, "to": end})[:-1] + ',"series":['
         order = label_order(q.aggregation.keys)
         count = 0
-        if q.cross and q.aggregation.total:
+        if self._summed(q):
             totals: dict[Label, int] = {}
             for club in q.clubs:
                 for label, value in self.club_totals(q, club).items():
@@ -274,7 +359,7 @@ class Engine:
         """
         mode = self._mode(q)
         order = label_order(q.aggregation.keys)
-        totalled = q.cross and q.aggregation.total
+        totalled = self._summed(q)
         keys: set[Any] = set()
         totals: dict[Label, dict[Any, int]] = {}
         single: dict[Label, dict[Any, int]] = {}
@@ -310,11 +395,10 @@ class Engine:
     ) -> Iterator[str]:
         ordered = sorted(keys)
         position = {key: i for i, key in enumerate(ordered)}
-        head = {
-            "interval": q.interval,
-            "range_timezone": mode,
-            "time_buckets": [self._format_key(k, mode) for k in ordered],
-        }
+        head: dict[str, Any] = {"interval": q.interval, "range_timezone": mode}
+        if q.report.result_type == "statistics":
+            head["from"], head["to"] = self._echo(q, mode)
+        head["time_buckets"] = [self._format_key(k, mode) for k in ordered]
         yield dumps(head)[:-1] + ',"series":['
         count = 0
         first = True
@@ -331,7 +415,7 @@ class Engine:
             first = False
             return text
 
-        if q.cross and q.aggregation.total:
+        if self._summed(q):
             for label in sorted(totals, key=order):
                 yield render(None, label, totals[label])
         else:
@@ -342,7 +426,7 @@ class Engine:
                 labelled = self._labelled_club(q, club)
                 for label in sorted(series, key=order):
                     yield render(labelled, label, series[label])
-        yield f'],"data_points":{count},"result_type":"timeseries"}}'
+        yield f'],"data_points":{count},"result_type":"{q.report.result_type}"}}'
 
     def timeseries_query(self, q: Query) -> dict[str, Any]:
         """In-memory timeseries for the query endpoint, silently capped at 1000 points."""

@@ -11,7 +11,7 @@ import pytest
 from placewise.local.airflow_env import airflow_environment
 
 HERE = Path(__file__).parent
-EXPECTED = {"placewise_nightly", "placewise_backfill", "placewise_replay"}
+EXPECTED = {"placewise_nightly", "placewise_backfill", "placewise_replay", "placewise_doctor"}
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +83,14 @@ def test_nightly_runs_daily_at_0230_utc_and_backfill_and_replay_are_manual(probe
     }
 
 
+def test_the_doctor_is_manual_with_a_token_budget_param_and_only_migrate_before_it(probe):
+    dag = probe["dags"]["placewise_doctor"]
+    assert dag["schedule"] == "None"
+    assert dag["params"] == ["max_tokens"] and dag["param_defaults"]["max_tokens"] == 100
+    assert set(dag["tasks"]) == {"migrate", "doctor"}
+    assert "First contact" in dag["doc_md"]
+
+
 def test_nightly_outranks_backfill_and_publishes_raw_and_mart_assets(probe):
     nightly = probe["dags"]["placewise_nightly"]["tasks"]
     backfill = probe["dags"]["placewise_backfill"]["tasks"]
@@ -97,6 +105,7 @@ def test_every_dag_starts_by_migrating_the_warehouse(probe):
         "placewise_nightly": "plan",
         "placewise_backfill": "plan_backfill",
         "placewise_replay": "replay_slices",
+        "placewise_doctor": "doctor",
     }
     for dag_id, dag in probe["dags"].items():
         assert dag["roots"] == ["migrate"], dag_id

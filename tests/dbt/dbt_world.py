@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import random
 import subprocess
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
+from placewise.local.dbt_profile import dbt_profile_env
 from placewise.warehouse.schema import migrate
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -600,16 +599,6 @@ class DbtWarehouse:
 
 
 def dbt_env(url: str, log_path: Path) -> dict[str, str]:
-    parts = urlsplit(url)
-    env = dict(os.environ)
-    env.update(
-        PLACEWISE_PG_HOST=parts.hostname or "127.0.0.1",
-        PLACEWISE_PG_PORT=str(parts.port or 5432),
-        PLACEWISE_PG_USER=unquote(parts.username or "postgres"),
-        PLACEWISE_PG_PASSWORD=unquote(parts.password or ""),
-        PLACEWISE_PG_DBNAME=parts.path.lstrip("/"),
-        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
-        DBT_LOG_PATH=str(log_path),
-        DBT_PARTIAL_PARSE="false",
-    )
+    env = dbt_profile_env(url, log_path)
+    env["DBT_PARTIAL_PARSE"] = "false"
     return env

@@ -7,6 +7,7 @@ from datetime import date
 
 import psycopg
 import pytest
+from placewise.api.catalog import CATALOG, get_report
 from placewise.api.customer import CustomerSelector
 from placewise.cli import main
 from placewise.config import REPO_ROOT
@@ -95,6 +96,33 @@ def test_plan_uses_the_query_endpoint_in_query_mode(env, capsys):
     out = capsys.readouterr().out.splitlines()
     assert all(" query " in line for line in out[:-1])
     assert out[-1].endswith(f"{10 * 2} tokens")
+
+
+def test_plan_of_one_club_for_eight_days_costs_the_query_endpoint_minimum(env, capsys, tmp_path):
+    env.setenv("PLACEWISE_API_CONTRACT_FILE", str(tmp_path / "api-contract.yml"))
+    assert main(["plan", "--from", "2026-11-19", "--to", "2026-11-26", "--club", "1001"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert all(" query " in line for line in out[:-1])  # the documented endpoint by default
+    cost = {name: get_report(name).token_cost for name in CATALOG}
+    by_hand = (
+        5 * 8 * cost["sendings_stats"]  # five aggregations, one request per day each
+        + 2 * cost["sendings_events_history"]  # none, channel: one request each
+        + 2 * cost["links_visits_history"]  # none, source_type
+        + cost["member_balance"]
+        + cost["members_count_history"]
+        + cost["sendings"]
+        + cost["sendings_links_stats"]
+        + cost["members_grouped_count"]
+    )
+    assert by_hand == 104  # the reports and aggregations the nightly has always loaded
+    by_hand += (
+        cost["members_count_snapshot"]
+        + cost["member_balance"]  # by consents
+        + cost["members_count_history"]  # by grouping_type
+    )
+    assert (
+        out[-1] == f"{len(out) - 1} slices for clubs 1001, 2026-11-19..2026-11-26: {by_hand} tokens"
+    )
 
 
 def test_sync_then_replay_loads_the_same_rows_and_replay_makes_no_api_call(
@@ -218,9 +246,12 @@ def test_sync_records_a_malformed_query_answer_per_slice_and_goes_on(
     def garbage(request):
         return httpx.Response(200, content=b'{"records": [1, 2', headers={"ratelimit-cost": "2"})
 
-    def client_with_garbage(api, pacer=None):
+    def client_with_garbage(api, pacer=None, variants=None):
         return PlacewiseClient(
-            api, transport=httpx.MockTransport(garbage), retry=RetryPolicy(max_attempts=1)
+            api,
+            transport=httpx.MockTransport(garbage),
+            retry=RetryPolicy(max_attempts=1),
+            variants=variants,
         )
 
     monkeypatch.setattr(service, "PlacewiseClient", client_with_garbage)
@@ -376,6 +407,61 @@ def test_help_exits_0_and_lists_the_subcommands(capsys):
     out = capsys.readouterr().out
     for command in ("plan", "sync", "replay", "migrate", "clubs"):
         assert command in out
+
+
+def test_replay_from_a_landing_root_copied_elsewhere_loads_the_same_rows(
+    live_env, fresh_database, tmp_path, capsys
+):
+    import shutil
+
+    assert main(["sync", *SELECTION]) == 0
+    capsys.readouterr()
+    loaded = raw_counts(fresh_database)
+    shutil.copytree(tmp_path / "landing", tmp_path / "restored")
+    shutil.rmtree(tmp_path / "landing")
+    with psycopg.connect(fresh_database, autocommit=True) as conn:
+        conn.execute("truncate placewise_raw.sendings_stats, placewise_raw.sendings")
+        conn.execute("truncate placewise_ops.slices, placewise_ops.loaded_partitions")
+    live_env.setenv("PLACEWISE_LANDING_ROOT", str(tmp_path / "restored"))
+    assert main(["replay", *DAYS]) == 0
+    assert capsys.readouterr().out.startswith("22 slices: 22 loaded, 0 skipped, 0 failed")
+    assert raw_counts(fresh_database) == loaded
+    with psycopg.connect(fresh_database) as conn:
+        [paths] = conn.execute(
+            "select array_agg(p) from placewise_ops.slices, unnest(landed_paths) p"
+        ).fetchone()
+    assert paths and all(p.startswith(str(tmp_path / "restored")) for p in paths)
+
+
+def test_a_sync_rerun_that_changed_nothing_reports_unchanged_and_lands_nothing_new(
+    live_env, tmp_path, capsys
+):
+    args = ["sync", *DAYS, "--club", "1001", "--report", "sendings_stats", "--report", "sendings"]
+    assert main(args) == 0
+    capsys.readouterr()
+    landed = sorted(p for p in (tmp_path / "landing").rglob("*") if p.is_file())
+    assert main(args) == 0
+    assert capsys.readouterr().out.startswith("11 slices: 0 loaded, 11 unchanged")
+    assert sorted(p for p in (tmp_path / "landing").rglob("*") if p.is_file()) == landed
+
+
+def test_replay_with_quarantined_slices_exits_1_and_lists_each_with_its_reason(
+    env, fresh_database, tmp_path, capsys
+):
+    migrate(fresh_database)
+    env.setenv("WAREHOUSE_URL", fresh_database)
+    store = LandingStore(tmp_path / "landing")
+    land_member_balance(
+        store, date(2026, 11, 20), date(2026, 11, 20), 2**63, "2026-11-21T02:30:00+00:00"
+    )
+    land_member_balance(
+        store, date(2026, 11, 21), date(2026, 11, 21), 5, "2026-11-22T02:30:00+00:00"
+    )
+    assert main(["replay", "--report", "member_balance"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("2 slices: 1 loaded, 0 skipped, 0 failed, 1 quarantined")
+    [line] = [line for line in out.splitlines() if line.startswith("  quarantined:")]
+    assert "2026-11-20" in line and "beyond the warehouse's bigint range" in line
 
 
 def test_sync_priority_picks_the_turn_in_the_shared_bucket(live_env, monkeypatch, capsys):

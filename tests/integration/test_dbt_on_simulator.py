@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from datetime import date, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -17,6 +15,7 @@ from placewise.api.settings import ApiSettings
 from placewise.config import REPO_ROOT
 from placewise.extract.plan import plan_club, plan_tenants
 from placewise.landing.store import LandingStore
+from placewise.local.dbt_profile import dbt_profile_env
 from placewise.sync import sync_slices
 from placewise.warehouse.schema import migrate_warehouse
 
@@ -27,17 +26,7 @@ CLUBS = (1001, 1002, 1003)
 
 
 def dbt(url: str, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    parts = urlsplit(url)
-    env = {
-        **os.environ,
-        "PLACEWISE_PG_HOST": parts.hostname or "127.0.0.1",
-        "PLACEWISE_PG_PORT": str(parts.port or 5432),
-        "PLACEWISE_PG_USER": parts.username or "postgres",
-        "PLACEWISE_PG_PASSWORD": parts.password or "",
-        "PLACEWISE_PG_DBNAME": parts.path.lstrip("/"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_LOG_PATH": str(tmp / "logs"),
-    }
+    env = dbt_profile_env(url, tmp / "logs")
     project = str(REPO_ROOT / "dbt_project")
     command = [
         str(Path(sys.executable).parent / "dbt"),

@@ -236,6 +236,170 @@ def test_cross_club_local_timeseries_get_instants_from_each_series_timezone(db, 
     ]
 
 
+# -- what the loader refuses, and what it lets the run go on with ------------------------------
+
+
+def test_a_nul_character_is_quarantined_and_the_next_slice_still_loads(db, tmp_path):
+    from placewise.sync import OutcomeStatus, replay
+
+    url, conn = db
+    store = LandingStore(tmp_path)
+    nul = land(store, day_spec(), stats_body({"new\u0000": 1}))
+    good = land(store, day_spec(club=1002), stats_body({"new": 7}))
+    summary = replay([nul, good], store=store, conninfo=url)
+    assert [o.status for o in summary.outcomes] == [
+        OutcomeStatus.QUARANTINED,
+        OutcomeStatus.LOADED,
+    ]
+    assert "NUL character" in summary.outcomes[0].error
+    reason, paths = conn.execute(
+        "select reason, landed_paths from placewise_ops.quarantine"
+    ).fetchone()
+    assert "NUL character" in reason
+    assert all(Path(p).exists() for p in paths)
+    assert conn.execute(
+        "select loyalty_club_id, value from placewise_raw.sendings_stats"
+    ).fetchall() == [(1002, 7)]
+
+
+def test_any_database_data_error_of_a_slice_is_quarantined_with_its_reason(
+    db, tmp_path, monkeypatch
+):
+    from placewise.warehouse import load as load_module
+
+    _, conn = db
+    store = LandingStore(tmp_path)
+    load_manifest(conn, store, land(store, day_spec(), stats_body({"new": 10})))
+    before = table_snapshot(conn, "sendings_stats")
+    original = load_module.ROW_BUILDERS["statistics"]
+
+    def club_beyond_bigint(ctx, fp, stats):
+        for row in original(ctx, fp, stats):
+            yield (2**70, *row[1:])
+
+    monkeypatch.setitem(load_module.ROW_BUILDERS, "statistics", club_beyond_bigint)
+    with pytest.raises(QuarantinedError, match="NumericValueOutOfRange") as info:
+        load_manifest(conn, store, land(store, day_spec(), stats_body({"new": 11})))
+    assert "bigint" in str(info.value)
+    assert table_snapshot(conn, "sendings_stats") == before
+    assert conn.execute("select count(*) from placewise_ops.quarantine").fetchone() == (1,)
+
+
+def test_a_repeated_series_is_quarantined_naming_the_duplicated_key(db, tmp_path):
+    _, conn = db
+    store = LandingStore(tmp_path)
+    body = json.loads(stats_body({"new": 10, "opened": 3}))
+    body["series"].append({"label": {"event_type": "new"}, "value": 10})
+    with pytest.raises(QuarantinedError, match=r'duplicate series .*"event_type":"new"'):
+        load_manifest(conn, store, land(store, day_spec(), json.dumps(body).encode()))
+    assert conn.execute("select count(*) from placewise_raw.sendings_stats").fetchone() == (0,)
+
+
+def test_a_count_beyond_bigint_is_quarantined_instead_of_breaking_staging(db, tmp_path):
+    _, conn = db
+    store = LandingStore(tmp_path)
+    with pytest.raises(QuarantinedError, match="beyond the warehouse's bigint"):
+        load_manifest(conn, store, land(store, day_spec(), stats_body({"new": 2**63})))
+    assert conn.execute("select count(*) from placewise_raw.sendings_stats").fetchone() == (0,)
+
+
+def _as_of(manifest: SliceManifest, server_date: str) -> SliceManifest:
+    manifest.server_date = server_date
+    return manifest
+
+
+def _values(conn: psycopg.Connection) -> list[tuple]:
+    return conn.execute(
+        "select stat_date, label->>'event_type', value from placewise_raw.sendings_stats "
+        "order by 1, 2"
+    ).fetchall()
+
+
+@pytest.mark.parametrize("newer_first", [True, False])
+def test_the_newer_answer_owns_a_day_whatever_the_commit_order(db, tmp_path, newer_first):
+    _, conn = db
+    store = LandingStore(tmp_path)
+    newer = _as_of(land(store, day_spec(), stats_body({"new": 132})), "2026-11-21T06:00:00+00:00")
+    older = _as_of(land(store, day_spec(), stats_body({"new": 88})), "2026-11-21T02:30:00+00:00")
+    first, second = (newer, older) if newer_first else (older, newer)
+    load_manifest(conn, store, first)
+    result = load_manifest(conn, store, second)
+    assert _values(conn) == [(DAY, "new", 132)]
+    statuses = conn.execute(
+        "select server_date, status from placewise_ops.slices order by server_date"
+    ).fetchall()
+    assert [s for _, s in statuses] == ["superseded", "loaded"]
+    assert result.superseded == newer_first
+
+
+def test_an_older_answer_loads_only_the_days_no_newer_answer_owns(db, tmp_path):
+    _, conn = db
+    store = LandingStore(tmp_path)
+    spec = SliceSpec(
+        "member_balance",
+        CustomerSelector.club(1001),
+        None,
+        Window.days(DAY, DAY + timedelta(1)),
+        "1d",
+    )
+    one_day = SliceSpec(
+        "member_balance", CustomerSelector.club(1001), None, Window.days(DAY, DAY), "1d"
+    )
+
+    def body(days, value):
+        return json.dumps(
+            {
+                "interval": "1d",
+                "range_timezone": "Europe/Oslo",
+                "time_buckets": [f"{d.isoformat()}T00:00:00.000+01:00" for d in days],
+                "series": [{"label": {"type": "in"}, "values": [value] * len(days)}],
+                "data_points": len(days),
+                "result_type": "timeseries",
+            }
+        ).encode()
+
+    newer = _as_of(land(store, one_day, body([DAY], 132)), "2026-11-21T06:00:00+00:00")
+    older = _as_of(
+        land(store, spec, body([DAY, DAY + timedelta(1)], 88)), "2026-11-21T02:30:00+00:00"
+    )
+    load_manifest(conn, store, newer)
+    result = load_manifest(conn, store, older)
+    values = conn.execute(
+        "select bucket_date, value from placewise_raw.member_balance order by 1"
+    ).fetchall()
+    assert values == [(DAY, 132), (DAY + timedelta(1), 88)]
+    assert result.rows == 1 and not result.superseded
+    owners = dict(
+        conn.execute(
+            "select partition_date, slice_id from placewise_ops.loaded_partitions"
+        ).fetchall()
+    )
+    assert owners[DAY + timedelta(1)] == result.slice_id
+    assert owners[DAY] != result.slice_id
+
+
+def test_an_older_records_answer_does_not_replace_a_newer_one(db, tmp_path):
+    _, conn = db
+    store = LandingStore(tmp_path)
+    spec = SliceSpec("sendings", CustomerSelector.club(1001), None, None)
+
+    def body(count):
+        record = {"id": 1, "loyalty_club_id": 1001, "delivered_count": count}
+        return json.dumps(
+            {"records": [record], "pagination": {"next_page_info": None}, "result_type": "records"}
+        ).encode()
+
+    load_manifest(conn, store, _as_of(land(store, spec, body(132)), "2026-11-21T06:00:00+00:00"))
+    result = load_manifest(
+        conn, store, _as_of(land(store, spec, body(88)), "2026-11-21T02:30:00+00:00")
+    )
+    assert result.superseded
+    stored = conn.execute(
+        "select record->>'delivered_count' from placewise_raw.sendings"
+    ).fetchall()
+    assert stored == [("132",)]
+
+
 KILL_SCRIPT = textwrap.dedent(
     """
     import json, sys
@@ -433,3 +597,53 @@ def test_copy_text_stores_what_psycopg_write_row_stores(db):
         expected = row[TYPES.index("timestamptz")]
         # by timestamp: Python never calls a time in a DST fold equal to one in another zone
         assert (instant and instant.timestamp()) == (expected and expected.timestamp())
+
+
+def test_a_dropped_warehouse_connection_mid_run_is_replaced_and_the_run_goes_on(
+    db, tmp_path, monkeypatch
+):
+    from placewise import sync
+
+    url, conn = db
+    store = LandingStore(tmp_path)
+    manifests = [land(store, day_spec(club=c), stats_body({"new": c})) for c in (1, 2, 3)]
+    real_load = sync.load_manifest
+    calls = []
+
+    def load_after_the_backend_was_killed(run_conn, *args, **kwargs):
+        calls.append(run_conn.info.backend_pid)
+        if len(calls) == 2:  # the second slice: the server drops the run's connection
+            conn.execute("select pg_terminate_backend(%s)", (run_conn.info.backend_pid,))
+        return real_load(run_conn, *args, **kwargs)
+
+    monkeypatch.setattr(sync, "load_manifest", load_after_the_backend_was_killed)
+    summary = sync.replay(manifests, store=store, conninfo=url)
+    assert [o.status for o in summary.outcomes] == [sync.OutcomeStatus.LOADED] * 3
+    assert len(calls) == 4 and calls[2] != calls[1]  # the second slice retried on a new backend
+    values = conn.execute("select loyalty_club_id, value from placewise_raw.sendings_stats")
+    assert sorted(values.fetchall()) == [(1, 1), (2, 2), (3, 3)]
+
+
+def test_a_warehouse_that_stays_unreachable_fails_the_slice_by_name(db, tmp_path, monkeypatch):
+    from placewise import sync
+
+    url, conn = db
+    store = LandingStore(tmp_path)
+    manifests = [land(store, day_spec(club=c), stats_body({"new": c})) for c in (1, 2)]
+
+    def always_dropped(run_conn, *args, **kwargs):
+        conn.execute("select pg_terminate_backend(%s)", (run_conn.info.backend_pid,))
+        run_conn.execute("select 1")
+
+    monkeypatch.setattr(sync, "load_manifest", always_dropped)
+    summary = sync.replay(manifests, store=store, conninfo=url)
+    assert [o.status for o in summary.outcomes] == [sync.OutcomeStatus.FAILED] * 2
+    assert "the warehouse failed" in summary.outcomes[0].error
+    assert manifests[0].slice_key in summary.text()
+
+
+def test_an_empty_body_is_quarantined_saying_it_is_empty(db, tmp_path):
+    _, conn = db
+    store = LandingStore(tmp_path)
+    with pytest.raises(QuarantinedError, match=r"empty body \(0 bytes\)"):
+        load_manifest(conn, store, land(store, day_spec(), b""))

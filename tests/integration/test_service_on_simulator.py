@@ -80,6 +80,18 @@ def test_connect_migrated_names_what_is_missing_and_the_command_that_fixes_it(fr
     assert "run `placewise migrate`" in message
 
 
+def test_a_warehouse_migrated_before_the_added_columns_is_named_and_migrated(fresh_database):
+    service.migrate(fresh_database)
+    with connect(fresh_database) as conn:
+        conn.execute("alter table placewise_ops.slices drop column dropped_buckets")
+        assert missing_tables(conn) == ["placewise_ops.slices.dropped_buckets"]
+    with pytest.raises(WarehouseNotMigratedError, match=r"slices\.dropped_buckets missing"):
+        connect_migrated(fresh_database)
+    service.migrate(fresh_database)
+    with connect(fresh_database) as conn:
+        assert missing_tables(conn) == []
+
+
 def test_a_table_dropped_after_migrating_is_named_in_the_error(fresh_database):
     service.migrate(fresh_database)
     with psycopg.connect(fresh_database, autocommit=True) as conn:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 import sys
 from datetime import date
@@ -25,6 +24,7 @@ from placewise.api.settings import ApiSettings
 from placewise.config import REPO_ROOT
 from placewise.extract.plan import plan_club, plan_tenants
 from placewise.landing.store import LandingStore, SliceManifest, utc_now_iso
+from placewise.local.dbt_profile import dbt_profile_env
 from placewise.status.queries import read_only_connection, read_status
 from placewise.sync import sync_slices
 from placewise.warehouse.load import QuarantinedError, load_manifest
@@ -39,17 +39,7 @@ SECTIONS = ("clubs", "trends", "runs", "reconciliation", "quarantine")
 
 
 def dbt_build(url: str, tmp: Path) -> None:
-    parts = urlsplit(url)
-    env = {
-        **os.environ,
-        "PLACEWISE_PG_HOST": parts.hostname or "127.0.0.1",
-        "PLACEWISE_PG_PORT": str(parts.port or 5432),
-        "PLACEWISE_PG_USER": parts.username or "postgres",
-        "PLACEWISE_PG_PASSWORD": parts.password or "",
-        "PLACEWISE_PG_DBNAME": parts.path.lstrip("/"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_LOG_PATH": str(tmp / "logs"),
-    }
+    env = dbt_profile_env(url, tmp / "logs")
     project = str(REPO_ROOT / "dbt_project")
     result = subprocess.run(
         [

@@ -5,11 +5,15 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import uvicorn
 from placewise_simulator import SimulatorConfig, create_app
+from placewise_simulator.variants import resolve_variants
 from starlette.testclient import TestClient
 
 NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
@@ -24,15 +28,26 @@ TENANTS = "/v1/reporting/tenants/query/export"
 
 
 class Api:
-    """Small helper around a test client speaking the API with valid headers."""
+    """Small helper around a client speaking the API with valid headers.
 
-    def __init__(self, client: TestClient) -> None:
+    ``variants`` are the server's: they decide the credential scheme sent and the body key
+    that carries the records cursor.
+    """
+
+    def __init__(self, client: httpx.Client, variants: dict[str, str] | None = None) -> None:
         self.client = client
+        self.variants = resolve_variants(variants or {})
+
+    def base_headers(self) -> dict[str, str]:
+        headers = dict(BASE_HEADERS)
+        if self.variants["auth"] == "user_token":
+            headers["Authorization"] = "Bearer " + headers.pop("X-Client-Authorization")
+        return headers
 
     def post(
         self, path: str, body: Any, customer: str = "id=1001", headers: dict[str, str] | None = None
     ) -> Any:
-        sent = dict(BASE_HEADERS, **{"X-Customer": customer})
+        sent = dict(self.base_headers(), **{"X-Customer": customer})
         sent.update(headers or {})
         return self.client.post(path, json=body, headers=sent)
 
@@ -54,7 +69,7 @@ class Api:
         records: list[dict] = []
         cursor = None
         while True:
-            page = self.query(dict(body, page_info=cursor), customer)
+            page = self.query(dict(body, **{self.variants["cursor_key"]: cursor}), customer)
             records.extend(page["records"])
             cursor = page["pagination"]["next_page_info"]
             if cursor is None:
@@ -66,7 +81,20 @@ def make_api(**options: Any) -> Api:
     options.setdefault("now", NOW)
     options.setdefault("rate_capacity", 1e9)
     options.setdefault("rate_refill", 1e9)
-    return Api(TestClient(create_app(SimulatorConfig(**options))))
+    return Api(TestClient(create_app(SimulatorConfig(**options))), options.get("variants"))
+
+
+@contextmanager
+def live_api(**options: Any) -> Iterator[Api]:
+    """An API over real HTTP: a uvicorn server on a free port with ``make_api``'s defaults."""
+    options.setdefault("now", NOW)
+    options.setdefault("rate_capacity", 1e9)
+    options.setdefault("rate_refill", 1e9)
+    with (
+        LiveServer(SimulatorConfig(**options)) as server,
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
+        yield Api(client, options.get("variants"))
 
 
 class LiveServer:
@@ -85,6 +113,7 @@ class LiveServer:
                 log_level="critical",
                 http="httptools",
                 lifespan="on",
+                date_header=False,
             )
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)

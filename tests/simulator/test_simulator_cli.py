@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from placewise_simulator.__main__ import build_parser, config_from_args
+from placewise_simulator.variants import VARIANTS
 
 ROOT = Path(__file__).resolve().parents[2]
 OPTIONS = (
@@ -26,6 +27,7 @@ OPTIONS = (
     "--rate-refill",
     "--fault-rate",
     "--fault-seed",
+    "--variant",
 )
 
 
@@ -92,3 +94,39 @@ def test_serve_starts_a_server_in_its_own_process():
 def test_now_without_an_offset_is_refused():
     with pytest.raises(SystemExit):
         build_parser().parse_args(["serve", "--now", "2026-11-28T06:00:00"])
+
+
+def test_help_lists_every_variant_with_its_values(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--help"])
+    text = capsys.readouterr().out
+    for name, values in VARIANTS.items():
+        assert f"{name}: {' | '.join(values)}" in text
+
+
+def test_variants_given_on_the_command_line_reach_the_config():
+    args = build_parser().parse_args(
+        ["serve", "--variant", "window_end=exclusive", "--variant", "auth=user_token"]
+    )
+    config = config_from_args(args)
+    assert config.variant("window_end") == "exclusive"
+    assert config.variant("auth") == "user_token"
+    assert config.variant("exports") == "present"
+    assert config_from_args(build_parser().parse_args(["serve"])).variant("window_end") == (
+        "bucket_at_to"
+    )
+
+
+@pytest.mark.parametrize(
+    ("argument", "message"),
+    [
+        ("window_edge=exclusive", "unknown variant 'window_edge'; valid variants: window_end="),
+        ("window_end=inclusive", "valid values: bucket_at_to, exclusive"),
+        ("window_end", "--variant needs NAME=VALUE"),
+    ],
+)
+def test_a_bad_variant_is_a_usage_error_naming_the_valid_choices(capsys, argument, message):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["serve", "--variant", argument])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err

@@ -98,7 +98,8 @@ def test_invalid_query_is_422_with_error_body(api, body):
     assert isinstance(response.json()["error"], str)
 
 
-def test_query_endpoint_refuses_several_customers(api):
+def test_query_endpoint_refuses_several_customers():
+    api = make_api(variants={"cross_customer_query": "refused"})
     response = api.post(QUERY, STATS, "id=1001_1002")
     assert response.status_code == 422
     assert "tenants" in response.json()["error"]

@@ -12,7 +12,7 @@ HISTORY = {"report": "sendings_events_history"}
 
 
 def test_timeseries_over_150_buckets_is_rejected_with_422_on_query_only():
-    api = make_api(history_days=400)
+    api = make_api(history_days=400, variants={"window_end": "exclusive"})
     body = dict(HISTORY, interval="1d", **{"from": "2026-06-01T00:00:00"})
     ok = api.post(QUERY, dict(body, to="2026-10-29T00:00:00"))  # 150 days
     assert ok.status_code == 200
@@ -24,7 +24,8 @@ def test_timeseries_over_150_buckets_is_rejected_with_422_on_query_only():
     assert len(exported.json()["time_buckets"]) > 150
 
 
-def test_a_partial_bucket_counts_as_touched_for_the_150_bucket_rule(api):
+def test_a_partial_bucket_counts_as_touched_for_the_150_bucket_rule():
+    api = make_api(variants={"window_end": "exclusive"})
     body = dict(HISTORY, interval="5m", **{"from": "2026-11-27T00:02:00"})
     assert api.post(QUERY, dict(body, to="2026-11-27T12:30:00")).status_code == 200
     assert api.post(QUERY, dict(body, to="2026-11-27T12:32:00")).status_code == 422
@@ -182,7 +183,7 @@ def test_members_family_timeseries_label_the_club_across_customers(api):
 
 
 def test_timeseries_over_1000_points_is_silently_capped_on_query_but_not_on_export():
-    api = make_api(history_days=200)
+    api = make_api(history_days=200, variants={"window_end": "exclusive"})
     body = dict(
         HISTORY,
         interval="1d",

@@ -9,10 +9,11 @@ from placewise.api.contract import MAX_PAGE_LIMIT, MAX_QUERY_DATA_POINTS, Endpoi
 from placewise.api.customer import CustomerSelector
 from placewise.api.errors import InvalidQueryError, ResultShapeError
 from placewise.api.settings import ApiSettings
-from placewise.extract.fetch import fetch_slice
+from placewise.api.variants import ApiVariants
+from placewise.extract.fetch import SliceFetchError, fetch_slice
 from placewise.extract.plan import SliceSpec
 from placewise.extract.windows import Window
-from placewise.landing.store import LandingStore
+from placewise.landing.store import LandingStore, ManifestStatus
 
 CLUB = CustomerSelector.club(1001)
 COST = {"query": 3, "export": 15}
@@ -297,3 +298,105 @@ def test_a_malformed_query_page_raises_a_shape_error_and_keeps_the_body(store):
         fetch_slice(client, store, spec)
     assert written(store) == []
     assert len(list((store.root / "objects").rglob("*.json"))) == 1
+
+
+def test_a_refetch_with_a_byte_identical_answer_writes_no_new_manifest(store):
+    api = FakeApi(series=2)
+    spec = timeseries_spec(date(2026, 11, 20), date(2026, 11, 26), Endpoint.EXPORT)
+    with client_for(api) as client:
+        [first] = fetch_slice(client, store, spec)
+        objects = sorted(p for p in (store.root / "objects").rglob("*.json"))
+        [again] = fetch_slice(client, store, spec)
+    assert len(api.calls) == 2
+    assert written(store) == [first]
+    assert sorted(p for p in (store.root / "objects").rglob("*.json")) == objects
+    assert again.parts == first.parts and again.tokens_spent == COST["export"]
+
+
+def test_a_refetch_with_a_changed_answer_writes_its_own_manifest(store):
+    api = FakeApi(series=2)
+    spec = timeseries_spec(date(2026, 11, 20), date(2026, 11, 26), Endpoint.EXPORT)
+    with client_for(api) as client:
+        fetch_slice(client, store, spec)
+        api.series = 3
+        fetch_slice(client, store, spec)
+    assert len(written(store)) == 2
+
+
+# -- the API's readings: records cursor key, exports that may be absent ----------------------
+
+
+def variant_client(api, variants: ApiVariants) -> PlacewiseClient:
+    return PlacewiseClient(
+        ApiSettings(base_url="https://api.test", token="tok"),
+        transport=httpx.MockTransport(api),
+        retry=RetryPolicy(base_delay_s=0, max_delay_s=0),
+        sleep=lambda s: None,
+        variants=variants,
+    )
+
+
+class CursorKeyApi(FakeApi):
+    """Pages records by the cursor under ``key`` only; any other key gets page 1 again."""
+
+    def __init__(self, key: str, records: int):
+        super().__init__(records=records)
+        self.key = key
+
+    def _records(self, body: dict, kind: str) -> dict:
+        cursor = body.get(self.key)
+        return super()._records({"page_info": cursor}, kind)
+
+
+RECORDS = SliceSpec("sendings", CLUB, None, None, None, Endpoint.QUERY)
+
+
+@pytest.mark.parametrize("key", ["page_info", "next_page_info", "cursor"])
+def test_records_page_to_the_end_with_the_cursor_under_the_configured_key(store, key):
+    api = CursorKeyApi(key, records=5)
+    with variant_client(api, ApiVariants(cursor_key=key)) as client:
+        (manifest,) = fetch_slice(client, store, RECORDS)
+    assert len(manifest.parts) == 3
+    assert [body.get(key) for _, body in api.calls] == [None, "p1", "p2"]
+
+
+def test_a_cursor_the_api_ignores_stops_the_slice_naming_it_and_the_setting(store):
+    api = CursorKeyApi("cursor", records=5)
+    with variant_client(api, ApiVariants()) as client, pytest.raises(SliceFetchError) as info:
+        fetch_slice(client, store, RECORDS)
+    message = str(info.value)
+    assert message.startswith("sendings agg=none club 1001 snapshot: paging does not advance")
+    assert "'page_info'" in message and "cursor_key" in message
+    assert len(api.calls) == 2  # the repeat is seen on the second page, not after many
+
+
+def test_a_capped_statistics_answer_uses_the_export_when_the_api_has_one(store):
+    api = FakeApi(stat_points=MAX_QUERY_DATA_POINTS)
+    with variant_client(api, ApiVariants()) as client:
+        (manifest,) = fetch_slice(client, store, stats_spec())
+    assert manifest.endpoint == Endpoint.EXPORT
+    assert [kind for kind, _ in api.calls] == ["query", "export"]
+
+
+def test_a_capped_statistics_answer_without_exports_fails_the_slice_naming_it(store):
+    api = FakeApi(stat_points=MAX_QUERY_DATA_POINTS)
+    with (
+        variant_client(api, ApiVariants(exports="absent")) as client,
+        pytest.raises(SliceFetchError) as info,
+    ):
+        fetch_slice(client, store, stats_spec())
+    message = str(info.value)
+    assert message.startswith("sendings_stats agg=channel club 1001 window 2026-11-27:")
+    assert f"{MAX_QUERY_DATA_POINTS}-point cap" in message and "exports=absent" in message
+    assert [kind for kind, _ in api.calls] == ["query"]
+    # the capped answer stays landed for inspection, marked as such
+    assert [m.status for m in store.iter_manifests()] == [ManifestStatus.CAPPED]
+
+
+def test_the_cursor_key_is_never_sent_in_an_export(store):
+    api = CursorKeyApi("cursor", records=3)
+    with variant_client(api, ApiVariants(cursor_key="cursor")) as client:
+        fetch_slice(client, store, RECORDS.with_endpoint(Endpoint.EXPORT))
+    assert [json.dumps(body, sort_keys=True) for _, body in api.calls] == [
+        json.dumps(RECORDS.body(), sort_keys=True)
+    ]

@@ -2,8 +2,9 @@ from datetime import date, datetime, timedelta
 
 import pytest
 from placewise.api.catalog import UnknownReportError
-from placewise.api.contract import MAX_TIMESERIES_BUCKETS, Endpoint
+from placewise.api.contract import MAX_PLANNED_BUCKETS, MAX_TIMESERIES_BUCKETS, Endpoint
 from placewise.api.customer import CustomerSelector
+from placewise.api.variants import ApiVariants
 from placewise.extract.plan import (
     DEFAULT_REPORT_AGGREGATIONS,
     TENANTS_SENDINGS_STATS_AGGREGATIONS,
@@ -15,6 +16,8 @@ from placewise.extract.plan import (
 from placewise.extract.windows import Window, bucket_count
 
 FIRST, LAST = date(2026, 11, 20), date(2026, 11, 22)
+#: An API that refuses several customers on the query endpoint (the tenants export then).
+REFUSED = ApiVariants(cross_customer_query="refused")
 STATS_AGGS = DEFAULT_REPORT_AGGREGATIONS["sendings_stats"]
 TIMESERIES = {
     r: DEFAULT_REPORT_AGGREGATIONS[r]
@@ -23,6 +26,7 @@ TIMESERIES = {
         "links_visits_history",
         "member_balance",
         "members_count_history",
+        "members_count_snapshot",
     )
 }
 RECORDS = ("sendings", "sendings_links_stats", "members_grouped_count")
@@ -60,7 +64,9 @@ def stats_spec(aggregation=None, window=None, endpoint=Endpoint.EXPORT, filter=N
 
 
 def test_plan_club_statistics_get_one_slice_per_day_and_aggregation():
-    slices = [s for s in plan_club(1001, FIRST, LAST) if s.report == "sendings_stats"]
+    slices = [
+        s for s in plan_club(1001, FIRST, LAST, use_export=True) if s.report == "sendings_stats"
+    ]
     assert len(slices) == 3 * len(STATS_AGGS) == 15
     assert {(s.window, s.aggregation) for s in slices} == {
         (day(d), agg) for d in (FIRST, FIRST + timedelta(1), LAST) for agg in STATS_AGGS
@@ -84,7 +90,9 @@ def test_plan_club_orders_snapshots_first_then_windows_by_end_descending():
 
 
 def test_plan_club_export_timeseries_are_one_window_per_aggregation():
-    slices = [s for s in plan_club(1001, FIRST, LAST) if s.result_type == "timeseries"]
+    slices = [
+        s for s in plan_club(1001, FIRST, LAST, use_export=True) if s.result_type == "timeseries"
+    ]
     expected = {(r, a) for r, aggs in TIMESERIES.items() for a in aggs}
     assert {(s.report, s.aggregation) for s in slices} == expected
     assert len(slices) == len(expected)
@@ -93,10 +101,18 @@ def test_plan_club_export_timeseries_are_one_window_per_aggregation():
     assert all(s.endpoint is Endpoint.EXPORT for s in slices)
 
 
-def test_plan_club_query_timeseries_are_split_in_pieces_of_at_most_150_buckets():
+def test_plan_club_query_timeseries_are_split_in_pieces_of_at_most_149_buckets():
+    # an answer may also carry the bucket at `to` (window_end=bucket_at_to), which the API
+    # counts toward its 150: a planned piece spans one bucket fewer
+    assert MAX_PLANNED_BUCKETS == MAX_TIMESERIES_BUCKETS - 1 == 149
     first, last = date(2026, 1, 1), date(2026, 7, 19)  # 200 days
     slices = plan_club(
-        1001, first, last, reports=["member_balance"], aggregations={"member_balance": (None,)}
+        1001,
+        first,
+        last,
+        reports=["member_balance"],
+        aggregations={"member_balance": (None,)},
+        use_export=True,
     )
     assert len(slices) == 1 and slices[0].window == Window.days(first, last)
 
@@ -108,7 +124,7 @@ def test_plan_club_query_timeseries_are_split_in_pieces_of_at_most_150_buckets()
         aggregations={"member_balance": (None,)},
         use_export=False,
     )
-    assert [bucket_count(s.window, "1d") for s in pieces] == [50, MAX_TIMESERIES_BUCKETS]
+    assert [bucket_count(s.window, "1d") for s in pieces] == [51, MAX_PLANNED_BUCKETS]
     assert all(s.endpoint is Endpoint.QUERY for s in pieces)
     newest, oldest = pieces
     assert oldest.window.start == datetime(2026, 1, 1)
@@ -170,7 +186,7 @@ def test_plan_club_rejects_unknown_reports_and_reversed_days():
 
 
 def test_plan_tenants_uses_the_tenants_export_with_an_organization_scope():
-    slices = plan_tenants([1003, 1001, 1002, 1001], FIRST, LAST)
+    slices = plan_tenants([1003, 1001, 1002, 1001], FIRST, LAST, variants=REFUSED)
     assert len(slices) == 3 * len(TENANTS_SENDINGS_STATS_AGGREGATIONS)
     for s in slices:
         assert s.report == "sendings_stats"
@@ -302,16 +318,19 @@ def test_with_window_and_with_endpoint_keep_everything_else():
 
 
 def test_total_cost_sums_every_slice():
-    slices = plan_club(1001, FIRST, LAST)
+    slices = plan_club(1001, FIRST, LAST, use_export=True)
     assert total_cost(slices) == sum(s.token_cost() for s in slices)
-    # 15 stats x 2 + 6 timeseries x 3 + records 2 + 2 + 2, all x5 for the export
-    assert total_cost(slices) == (15 * 2 + 6 * 3 + 2 + 2 + 2) * 5
+    # 15 stats x 2 + 9 timeseries x 3 + records 2 + 2 + 2, all x5 for the export
+    assert total_cost(slices) == (15 * 2 + 9 * 3 + 2 + 2 + 2) * 5
     assert total_cost([]) == 0
 
 
 def test_total_cost_of_a_query_plan_is_a_fifth_of_the_export_plan():
-    export = plan_club(1001, FIRST, LAST)
-    query = plan_club(1001, FIRST, LAST, use_export=False)
+    export = plan_club(1001, FIRST, LAST, use_export=True)
+    query = plan_club(1001, FIRST, LAST)
+    assert {s.endpoint for s in query} == {Endpoint.QUERY}  # the documented endpoint by default
     assert total_cost(export) == 5 * total_cost(query)
-    tenants = plan_tenants([1001, 1002], FIRST, LAST)
+    tenants = plan_tenants([1001, 1002], FIRST, LAST, variants=REFUSED)
     assert total_cost(tenants) == 15 * 2 * 5
+    # the documented query endpoint serves several customers at the report's own cost
+    assert total_cost(plan_tenants([1001, 1002], FIRST, LAST)) == 15 * 2

@@ -23,7 +23,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE_ROOT = "/opt/airflow"
-EXPECTED_DAGS = {"placewise_nightly", "placewise_backfill", "placewise_replay"}
+EXPECTED_DAGS = {"placewise_nightly", "placewise_backfill", "placewise_replay", "placewise_doctor"}
 
 
 # -- the Dockerfile ---------------------------------------------------------------------------

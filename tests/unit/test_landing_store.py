@@ -55,15 +55,15 @@ def test_a_body_is_stored_under_its_sha256(store, tmp_path):
     part = land(store, body[:10], body[10:])
     sha = hashlib.sha256(body).hexdigest()
     assert part.sha256 == sha and part.bytes == len(body)
-    assert Path(part.path) == tmp_path / "landing" / "objects" / sha[:2] / f"{sha}.json"
-    assert Path(part.path).read_bytes() == body
+    assert Path(store.locate(part)) == tmp_path / "landing" / "objects" / sha[:2] / f"{sha}.json"
+    assert Path(store.locate(part)).read_bytes() == body
 
 
 def test_the_same_body_twice_is_one_object(store, tmp_path):
     first = land(store, b"same body")
     second = land(store, b"same", b" body")
     assert first == second
-    assert files(tmp_path / "landing", "objects") == [Path(first.path)]
+    assert files(tmp_path / "landing", "objects") == [Path(store.locate(first))]
     assert files(tmp_path / "landing", "tmp") == []
 
 
@@ -91,7 +91,7 @@ def test_a_retry_after_a_broken_body_lands_only_the_whole_body(store, tmp_path):
     with store.open_sink(parts) as sink:
         sink.write(b"partial and complete")
     assert len(parts) == 1
-    assert Path(parts[0].path).read_bytes() == b"partial and complete"
+    assert Path(store.locate(parts[0])).read_bytes() == b"partial and complete"
     assert len(files(tmp_path / "landing", "objects")) == 1
 
 
@@ -111,13 +111,13 @@ def test_verify_accepts_an_untouched_body(store):
 
 def test_verify_detects_a_tampered_body(store):
     part = land(store, b'{"value": 1520}')
-    Path(part.path).write_bytes(b'{"value": 1521}')
+    Path(store.locate(part)).write_bytes(b'{"value": 1521}')
     assert not store.verify(part)
 
 
 def test_verify_detects_a_truncated_body(store):
     part = land(store, b'{"value": 1520}')
-    Path(part.path).write_bytes(b'{"value": 15')
+    Path(store.locate(part)).write_bytes(b'{"value": 15')
     assert not store.verify(part)
 
 
@@ -190,3 +190,78 @@ def test_utc_now_iso_is_sortable_text_with_microseconds():
     first, second = utc_now_iso(), utc_now_iso()
     assert first <= second
     assert first.endswith("+00:00") and len(first.split(".")[1]) == len("000000+00:00")
+
+
+# -- relative paths, private files, stale partial downloads ---------------------------------------
+
+
+def test_a_landed_part_is_recorded_relative_to_the_landing_root(store):
+    part = land(store, b"{}")
+    assert part.path == f"objects/{part.sha256[:2]}/{part.sha256}.json"
+    assert store.locate(part) == str(store.object_path(part.sha256))
+
+
+def test_a_landing_root_copied_elsewhere_reads_its_bodies_there(store, tmp_path):
+    import shutil
+
+    part = land(store, b'{"a": 1}')
+    store.write_manifest(manifest(parts=[part]))
+    shutil.copytree(tmp_path / "landing", tmp_path / "restored")
+    shutil.rmtree(tmp_path / "landing")
+    restored = LandingStore(tmp_path / "restored")
+    [again] = restored.iter_manifests()
+    with restored.open_part(again.parts[0]) as fp:
+        assert fp.read() == b'{"a": 1}'
+    assert restored.verify(again.parts[0])
+
+
+def test_an_old_manifest_with_absolute_paths_is_read_under_the_current_root(store, tmp_path):
+    import shutil
+
+    part = land(store, b'{"old": true}')
+    absolute = LandedPart(part.sha256, part.bytes, str(tmp_path / "landing" / part.path))
+    store.write_manifest(manifest(parts=[absolute]))
+    shutil.copytree(tmp_path / "landing", tmp_path / "moved")
+    shutil.rmtree(tmp_path / "landing")
+    moved = LandingStore(tmp_path / "moved")
+    [old] = moved.iter_manifests()
+    assert old.parts[0].path.startswith(str(tmp_path / "landing"))
+    with moved.open_part(old.parts[0]) as fp:
+        assert fp.read() == b'{"old": true}'
+    assert moved.locate(old.parts[0]).startswith(str(tmp_path / "moved"))
+
+
+def test_landed_objects_manifests_and_directories_are_private(store, tmp_path):
+    part = land(store, b"{}")
+    written = store.write_manifest(manifest(parts=[part]))
+    root = tmp_path / "landing"
+    assert (root / part.path).stat().st_mode & 0o777 == 0o600
+    assert Path(written.path).stat().st_mode & 0o777 == 0o600
+    for directory in [root, *(p for p in root.rglob("*") if p.is_dir())]:
+        assert directory.stat().st_mode & 0o777 == 0o700, directory
+
+
+def test_a_partial_download_is_private_while_it_streams_in(store, tmp_path):
+    parts: list[LandedPart] = []
+    with store.open_sink(parts) as sink:
+        sink.write(b"{")
+        [tmp] = (tmp_path / "landing" / "tmp").glob("*.part")
+        assert tmp.stat().st_mode & 0o777 == 0o600
+        sink.write(b"}")
+
+
+def test_opening_a_store_sweeps_stale_partial_downloads_and_keeps_fresh_ones(tmp_path):
+    import os
+    import time
+
+    tmp = tmp_path / "landing" / "tmp"
+    tmp.mkdir(parents=True)
+    stale, fresh = tmp / "killed.part", tmp / "streaming.part"
+    stale.write_bytes(b"{")
+    fresh.write_bytes(b"{")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    store = LandingStore(tmp_path / "landing")
+    assert not stale.exists()
+    assert fresh.exists()
+    assert store.swept_parts == 1

@@ -11,7 +11,7 @@ def test_defaults_work_from_a_checkout():
         clubs_file=REPO_ROOT / "config" / "clubs.yml",
         dbt_project_dir=REPO_ROOT / "dbt_project",
         restatement_days=7,
-        use_export=True,
+        use_export=False,  # the documented query endpoint
         backfill_token_reserve=20,
         rate_capacity=60,
         rate_refill_per_s=6.0,
@@ -21,6 +21,7 @@ def test_defaults_work_from_a_checkout():
     assert (settings.task_retries, settings.nightly_cron) == (2, "30 2 * * *")
     assert settings.progress_every == 25
     assert (settings.dbt_project_dir / "dbt_project.yml").exists()
+    assert settings.api_contract_file == REPO_ROOT / "config" / "api-contract.yml"
 
 
 def test_every_setting_is_read_from_the_environment():
@@ -36,9 +37,11 @@ def test_every_setting_is_read_from_the_environment():
             "PLACEWISE_RATE_REFILL_PER_S": "2.5",
             "PLACEWISE_TASK_RETRIES": "0",
             "PLACEWISE_NIGHTLY_CRON": " 15  4 * * * ",
+            "PLACEWISE_API_CONTRACT_FILE": "/etc/placewise/api-contract.yml",
             "PLACEWISE_PROGRESS_EVERY": "100",
         }
     )
+    assert settings.api_contract_file == Path("/etc/placewise/api-contract.yml")
     assert settings.landing_root == "s3://bucket/landing"
     assert settings.clubs_file == Path("/etc/placewise/clubs.yml")
     assert settings.dbt_project_dir == Path("/opt/dbt")
@@ -143,3 +146,13 @@ def test_empty_text_values_fall_back_to_the_defaults():
 
 def test_settings_errors_are_value_errors_for_callers_that_catch_those():
     assert issubclass(PipelineSettingsError, ValueError)
+
+
+def test_the_api_variants_come_from_the_api_contract_file(tmp_path):
+    from placewise.api.variants import ApiVariants, dump_variants
+
+    path = tmp_path / "api-contract.yml"
+    settings = PipelineSettings.from_env({"PLACEWISE_API_CONTRACT_FILE": str(path)})
+    assert settings.api_variants() == ApiVariants()  # no file yet: the assumed readings
+    dump_variants(ApiVariants(window_end="exclusive", auth="user_token"), path)
+    assert settings.api_variants() == ApiVariants(window_end="exclusive", auth="user_token")

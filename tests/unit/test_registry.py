@@ -150,3 +150,41 @@ def test_a_club_added_to_the_file_shows_up_on_the_next_load(tmp_path):
     clubs = load_registry(path)
     assert [c.id for c in clubs] == [1001, 1005]
     assert clubs[1].name == "Bergen Storsenter"
+
+
+# -- what the registry refuses with a clear error instead of a traceback or a silent pick ---------
+
+
+def test_a_key_given_twice_in_an_entry_is_refused_naming_the_key_and_the_line():
+    text = "clubs:\n  - id: 1001\n    name: Oslo\n    id: 1002\n"
+    with pytest.raises(RegistryError, match=r"clubs\.yml: key 'id' is given twice .*line 4"):
+        parse_registry(text, "clubs.yml")
+
+
+def test_a_top_level_key_given_twice_is_refused():
+    text = "clubs:\n  - {id: 1001, name: Oslo}\nclubs:\n  - {id: 1002, name: Denver}\n"
+    with pytest.raises(RegistryError, match="key 'clubs' is given twice"):
+        parse_registry(text, "clubs.yml")
+
+
+@pytest.mark.parametrize("reports", ["[[1]]", "[{a: 1}]", "[1]", "[null]"])
+def test_a_report_that_is_no_name_is_refused_naming_the_entry(reports):
+    with pytest.raises(RegistryError, match=r"clubs\.yml: clubs\[0\] \(id 1001\): 'reports'"):
+        parse_registry(one(f"{{id: 1001, name: Oslo, reports: {reports}}}"), "clubs.yml")
+
+
+def test_a_registry_that_is_not_utf8_is_refused_naming_the_file(tmp_path):
+    path = tmp_path / "clubs.yml"
+    path.write_bytes("clubs:\n  - {id: 1001, name: Tromsø}\n".encode("latin-1"))
+    with pytest.raises(RegistryError, match=rf"{path}: not UTF-8 text .*byte 0x.. at"):
+        load_registry(path)
+
+
+def test_a_club_id_beyond_bigint_is_refused():
+    with pytest.raises(RegistryError, match=r"clubs\[0\]: 'id' .* at most 9223372036854775807"):
+        parse_registry(one(f"{{id: {2**63}, name: Huge}}"), "clubs.yml")
+
+
+def test_the_largest_bigint_club_id_is_accepted():
+    [club] = parse_registry(one(f"{{id: {2**63 - 1}, name: Edge}}"))
+    assert club.id == 2**63 - 1

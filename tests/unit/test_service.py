@@ -35,7 +35,12 @@ FIRST, LAST = date(2026, 11, 1), date(2026, 11, 10)
 def settings(tmp_path):
     path = tmp_path / "clubs.yml"
     path.write_text(REGISTRY)
-    return PipelineSettings.from_env({"PLACEWISE_CLUBS_FILE": str(path)})
+    return PipelineSettings.from_env(
+        {
+            "PLACEWISE_CLUBS_FILE": str(path),
+            "PLACEWISE_API_CONTRACT_FILE": str(tmp_path / "api-contract.yml"),
+        }
+    )
 
 
 # -- nightly_days / default_backfill_days ---------------------------------------------------------
@@ -100,7 +105,7 @@ def test_plan_sync_plans_every_enabled_club_then_the_tenants_slices(settings):
         plan_club(1001, FIRST, FIRST)
         + plan_club(1002, FIRST, FIRST)
         + plan_club(1004, FIRST, FIRST, reports=["sendings_stats", "sendings"])
-        + plan_tenants([1001, 1002, 1004], FIRST, FIRST)
+        + plan_tenants([1001, 1002, 1004], FIRST, FIRST, timezones={1002: "America/Denver"})
     )
     assert plan.specs == expected
     assert plan.club_ids == [1001, 1002, 1004]
@@ -155,7 +160,8 @@ def test_estimate_backfill_token_totals_match_the_plan_costs(settings):
     clubs = select_clubs(settings)
     estimate = estimate_backfill(clubs, FIRST, LAST, settings)
     per_club = {c.id: total_cost(plan_for_club(c, FIRST, LAST, settings)) for c in clubs}
-    tenants = total_cost(plan_tenants([1001, 1002, 1004], FIRST, LAST))
+    zones = {c.id: c.timezone for c in clubs}
+    tenants = total_cost(plan_tenants([1001, 1002, 1004], FIRST, LAST, timezones=zones))
     assert estimate["days"] == 10
     assert estimate["clubs"] == 3
     assert estimate["tokens_per_club"] == per_club
@@ -176,7 +182,8 @@ def test_estimate_backfill_eta_drains_the_slowest_bucket_after_its_capacity(sett
 
 def test_estimate_backfill_limited_to_reports(settings):
     clubs = select_clubs(settings, [1001])
-    estimate = estimate_backfill(clubs, FIRST, LAST, settings, reports=["sendings"])
+    export = replace(settings, use_export=True)
+    estimate = estimate_backfill(clubs, FIRST, LAST, export, reports=["sendings"])
     assert estimate["tokens_per_club"] == {1001: 2 * 5}
     assert estimate["tokens_tenants"] == 0  # one club: no tenants export
     assert estimate["tokens_total"] == 10

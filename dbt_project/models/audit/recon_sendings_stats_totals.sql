@@ -4,19 +4,17 @@
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         pre_hook="{{ placewise_delete_changed_days(
-            'sendings_stats', 'statistics', 'stat_date', required_scope='clubs:%'
+            'sendings_stats', 'statistics', 'stat_date'
         ) }}",
         indexes=[{'columns': ['stat_date']}]
     )
 }}
 
--- Rebuilt per club-local day whose partitions (tenants export or any club) changed
--- (macros/changed_days.sql).
+-- Rebuilt per club-local day whose partitions (cross-club or any club) changed
+-- (macros/changed_days.sql). A club day no cross-club slice covers gets 'not_checked' rows.
 with days as (
 
-    {{ placewise_days_to_build(
-        'sendings_stats', 'statistics', 'stat_date', required_scope='clubs:%'
-    ) }}
+    {{ placewise_days_to_build('sendings_stats', 'statistics', 'stat_date') }}
 
 ),
 
@@ -38,7 +36,9 @@ tenants_partitions as (
         lp.aggregation as api_aggregation,
         lp.slice_id as tenants_slice_id,
         slices.club_ids,
-        slices.server_date as tenants_server_date,
+        -- the as-of of an answer: its Date header, else the request time (date_header=absent)
+        coalesce(slices.as_of, slices.server_date) as tenants_server_date,
+        coalesce(slices.as_of_source, 'date_header') as tenants_as_of_source,
         case
             when lp.aggregation = 'none' then 'total'
             else lp.aggregation
@@ -128,7 +128,9 @@ club_partitions as (
         tp.stat_date,
         tp.aggregation,
         count(*)::integer as club_partitions,
-        min(slices.server_date) as club_server_date
+        min(coalesce(slices.as_of, slices.server_date)) as club_server_date,
+        bool_or(coalesce(slices.as_of_source, 'date_header') = 'request_time')
+            as club_as_of_from_request_time
     from tenants_partitions as tp
     inner join {{ source('placewise_ops', 'loaded_partitions') }} as lp
         on
@@ -179,6 +181,13 @@ final as (
         compared.rebuilt_events - compared.api_events as difference,
         cardinality(tp.club_ids) - coalesce(cp.club_partitions, 0) as club_partitions_missing,
         least(tp.tenants_server_date, cp.club_server_date) as api_as_of,
+        case
+            when
+                tp.tenants_as_of_source = 'request_time'
+                or coalesce(cp.club_as_of_from_request_time, false)
+                then 'request_time'
+            else 'date_header'
+        end as api_as_of_source,
         coalesce(
             least(tp.tenants_server_date, cp.club_server_date)
             >= (compared.stat_date + 1 + {{ var('settle_days', 7) }})::timestamp
@@ -199,6 +208,47 @@ final as (
             and compared.stat_date = cp.stat_date
             and compared.aggregation = cp.aggregation
 
+),
+
+not_checked as (
+
+    -- Club days that no cross-club slice covers (the API serves no cross-club totals, or the
+    -- tenants step did not run): reported as not checked, never as differences.
+    select
+        lp.partition_date as stat_date,
+        case
+            when lp.aggregation = 'none' then 'total'
+            else 'total_' || lp.aggregation
+        end as aggregation,
+        '(all)' as dimension_value,
+        '(all)' as event_type,
+        lp.scope as tenants_scope,
+        array[coalesce(lp.loyalty_club_id, split_part(lp.scope, ':', 2)::bigint)] as club_ids,
+        null::bigint as rebuilt_events,
+        null::bigint as api_events,
+        null::bigint as difference,
+        0 as club_partitions_missing,
+        null::timestamptz as api_as_of,
+        null as api_as_of_source,
+        false as is_settled,
+        fingerprints.fingerprint as _partitions_fingerprint,
+        'not_checked' as status
+    from {{ source('placewise_ops', 'loaded_partitions') }} as lp
+    inner join fingerprints on lp.partition_date = fingerprints.day
+    where
+        lp.report = 'sendings_stats'
+        and lp.scope like 'club:%'
+        and lp.aggregation in ('none', 'service_type', 'campaign_id', 'channel', 'reporting_id')
+        and not exists (
+            select 1
+            from tenants_partitions as tp
+            where
+                tp.stat_date = lp.partition_date
+                and tp.club_aggregation = lp.aggregation
+                and coalesce(lp.loyalty_club_id, split_part(lp.scope, ':', 2)::bigint)
+                = any(tp.club_ids)
+        )
+
 )
 
 select
@@ -209,3 +259,7 @@ select
         else 'difference'
     end as status
 from final
+
+union all
+
+select * from not_checked

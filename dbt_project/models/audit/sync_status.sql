@@ -18,7 +18,7 @@ per_scope as (
         max(club_ids) as club_ids,
         max(window_start) filter (where status = 'loaded') as last_window_start,
         max(window_end) filter (where status = 'loaded') as last_window_end,
-        max(server_date) filter (where status = 'loaded') as last_server_date,
+        max(coalesce(as_of, server_date)) filter (where status = 'loaded') as last_server_date,
         max(loaded_at) filter (where status = 'loaded') as last_loaded_at,
         count(*) filter (where status = 'loaded')::integer as loaded_slices,
         count(*) filter (where status = 'quarantined')::integer as quarantined_slices,
@@ -46,7 +46,10 @@ recon_state as (
             as recon_differences,
         count(recon.stat_date) filter (where recon.status = 'unsettled')::integer
             as recon_unsettled,
-        count(recon.stat_date)::integer as recon_rows
+        count(recon.stat_date) filter (where recon.status = 'not_checked')::integer
+            as recon_not_checked,
+        count(recon.stat_date) filter (where recon.status <> 'not_checked')::integer
+            as recon_rows
     from per_scope
     inner join recon
         on
@@ -77,10 +80,12 @@ final as (
         case
             when recon_state.recon_differences > 0 then 'difference'
             when recon_state.recon_unsettled > 0 then 'unsettled'
+            when recon_state.recon_not_checked > 0 then 'not_checked'
             when recon_state.recon_rows > 0 then 'match'
         end as reconciliation_state,
         recon_state.recon_differences,
-        recon_state.recon_unsettled
+        recon_state.recon_unsettled,
+        recon_state.recon_not_checked
     from per_scope
     left join recon_state
         on

@@ -11,7 +11,7 @@
 {{ placewise_timeseries_fact(
     report='member_balance',
     staging_model='stg_placewise__member_balance',
-    dimension_columns={'optin_platform': 'optin_platform'},
+    dimension_columns={'optin_platform': 'optin_platform', 'consents': 'consents'},
     measure='members',
     extra_columns={'balance_type': "coalesce(balance_type, '(all)')"},
     no_dimension=('none', 'total')

@@ -11,7 +11,12 @@
 {{ placewise_timeseries_fact(
     report='members_count_history',
     staging_model='stg_placewise__members_count_history',
-    dimension_columns={'optin_platform': 'optin_platform', 'gender': 'gender', 'age': 'age'},
+    dimension_columns={
+        'optin_platform': 'optin_platform',
+        'gender': 'gender',
+        'age': 'age',
+        'grouping_type': "(grouping_type || ':' || grouping_value)",
+    },
     measure='members_count',
     extra_columns={},
     no_dimension=('none',)

@@ -10,6 +10,7 @@ renamed as (
         {{ placewise_timeseries_base_columns() }},
         label ->> 'type' as balance_type,
         label ->> 'optin_platform' as optin_platform,
+        label ->> 'consents' as consents,
         label,
         value::bigint as members
 

@@ -11,6 +11,8 @@ renamed as (
         label ->> 'optin_platform' as optin_platform,
         label ->> 'gender' as gender,
         label ->> 'age' as age,
+        label ->> 'grouping_type' as grouping_type,
+        label ->> 'grouping_value' as grouping_value,
         label,
         value::bigint as members_count
 

@@ -1,9 +1,10 @@
 """Credentials from Airflow Connections, with environment fallbacks for local use.
 
 ``placewise_api`` (host = base URL, password = token, extras = user_agent / product_name /
-organization) and ``placewise_warehouse`` (a postgres Connection) are the one place credentials
-live. Outside a configured Airflow (a laptop, the demo) the same values come from
-``PLACEWISE_API_URL`` / ``PLACEWISE_API_TOKEN`` and ``WAREHOUSE_URL``.
+organization / auth_scheme / auth_header / auth_format) and ``placewise_warehouse`` (a postgres
+Connection) are the one place credentials live. Outside a configured Airflow (a laptop, the
+demo) the same values come from ``PLACEWISE_API_URL`` / ``PLACEWISE_API_TOKEN`` (and
+``PLACEWISE_AUTH_*``) and ``WAREHOUSE_URL``.
 
 These functions are only called inside tasks, never at DAG parse time.
 """

@@ -145,7 +145,7 @@ def _sync_tenants_task(backfill: bool) -> Any:
     ) -> OutcomePayload:
         settings = PipelineSettings.from_env()
         wanted = (params or {}).get("reports") if backfill else None
-        label, has_work = tasks.tenants_label(items, wanted)
+        label, has_work = tasks.tenants_label(items, wanted, settings)
         if not has_work:
             return tasks.run_and_report(
                 _outcome_pusher(ti), OutcomeKind.TENANTS, label, SyncSummary
@@ -343,3 +343,46 @@ def build_replay() -> Any:
         )
 
     return placewise_replay()
+
+
+def build_doctor() -> Any:
+    """``placewise_doctor``: probe the API within a token budget and log what holds."""
+    settings = PipelineSettings.from_env()
+
+    @dag(
+        **_dag_settings(
+            "placewise_doctor",
+            None,
+            priority_weight=5,
+            doc_md=docs.DOCTOR_DOC,
+            tag="doctor",
+            settings=settings,
+        ),
+        params={
+            "max_tokens": Param(
+                service.DEFAULT_MAX_TOKENS,
+                type="integer",
+                minimum=0,
+                description="Most API tokens the probes may spend; what does not fit is unknown.",
+            ),
+        },
+    )
+    def placewise_doctor() -> None:
+        @task(
+            doc_md="Probe the API, log the plan and the findings table, store the findings and "
+            "the report Metadata, write the API settings file; fail on what cannot be absorbed."
+        )
+        def doctor(params: dict | None = None, run_id: str | None = None) -> dict:
+            payload = tasks.run_doctor(
+                params or {},  # type: ignore[arg-type]
+                settings=PipelineSettings.from_env(),
+                api=api_settings(),
+                conninfo=warehouse_conninfo(),
+                run_id=run_id or "",
+                log_line=print,
+            )
+            return dict(payload)
+
+        migrate_warehouse() >> doctor()
+
+    return placewise_doctor()

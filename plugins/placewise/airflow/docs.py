@@ -67,3 +67,20 @@ MIGRATE_TASK_DOC = (
     "Create or update the warehouse's schemas and tables (`placewise migrate`; idempotent), so "
     "every later task finds them."
 )
+
+DOCTOR_DOC = (
+    """
+## placewise_doctor
+Manual; run once against an API before the first sync, and again after Placewise changes it.
+It probes the API within a token budget (param `max_tokens`, default 100; probes that do not fit
+are reported `unknown`) and logs the plan with its cost first, then one table: `assumption |
+we assume | the API does | holds / differs / unknown | tokens`. The findings go to
+`placewise_ops.api_findings` (one row per assumption and run) and each report's Metadata to
+`placewise_ops.report_metadata` (the live catalog the syncs read); the readings found are
+written to the API settings file `PLACEWISE_API_CONTRACT_FILE` **on the worker that ran it**,
+so point that variable at storage every worker reads. No other data is written. The task fails
+when a difference cannot be absorbed, with one line per such difference saying what to change.
+Same as `placewise doctor` on the command line (README, "First contact with your API").
+"""
+    + _TRIAGE
+)

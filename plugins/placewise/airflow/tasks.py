@@ -20,7 +20,7 @@ from placewise import service
 from placewise.api.fairness import NIGHTLY
 from placewise.api.settings import ApiSettings
 from placewise.config import PipelineSettings
-from placewise.extract.plan import plan_tenants
+from placewise.doctor import render_table
 from placewise.progress import ProgressReporter
 from placewise.registry import Club
 from placewise.service import BackfillEstimate
@@ -321,6 +321,7 @@ def sync_club(
     backfill: BackfillParams | None = None,
 ) -> SyncSummary:
     """Extract -> land -> load every slice of one club (a backfill: its reports and priority)."""
+    service.use_live_catalog(conninfo)
     club = club_from_payload(item["club"])
     reports = (backfill or {}).get("reports") or None
     priority = backfill.get("priority", "normal") if backfill is not None else NIGHTLY
@@ -343,10 +344,15 @@ def sync_club(
     )
 
 
-def tenants_label(items: Sequence[WorkItem], reports: Sequence[str] | None) -> tuple[str, bool]:
-    """The tenants task's label, and whether it has slices to sync."""
+def tenants_label(
+    items: Sequence[WorkItem],
+    reports: Sequence[str] | None,
+    settings: PipelineSettings | None = None,
+) -> tuple[str, bool]:
+    """The tenants task's label, and whether it has slices to sync (with ``settings``: also
+    whether the configured API serves cross-club totals at all)."""
     club_ids = [item["club"]["id"] for item in items]
-    skipped = service.tenants_skip_reason(club_ids, reports)
+    skipped = service.tenants_skip_reason(club_ids, reports, settings)
     if skipped is not None:
         return f"tenants (skipped: {skipped})", False
     return f"tenants {sorted(club_ids)}", True
@@ -364,10 +370,12 @@ def sync_tenants(
 ) -> SyncSummary:
     """The cross-club tenants exports that carry the API's own ``total_*`` figures."""
     window = items[0]["window"]
-    specs = plan_tenants(
-        [item["club"]["id"] for item in items],
+    specs = service.plan_cross_club(
+        [club_from_payload(item["club"]) for item in items],
         parse_day(window["first_day"], "first_day"),
         parse_day(window["last_day"], "last_day"),
+        settings,
+        conninfo,
     )
     return service.sync(
         specs,
@@ -407,9 +415,78 @@ def describe_estimate(estimate: BackfillEstimate) -> str:
     )
 
 
+# --- the doctor -----------------------------------------------------------------------------------
+
+
+class DoctorParams(TypedDict, total=False):
+    """The ``placewise_doctor`` DAG's params."""
+
+    max_tokens: int
+
+
+class DoctorPayload(TypedDict):
+    """What a doctor run found, as XCom: spent tokens, the readings and what blocks."""
+
+    run_id: str
+    tokens_spent: int
+    max_tokens: int
+    differences: dict[str, str]
+    unknown: list[str]
+    blockers: list[str]
+    settings_file: str | None
+
+
+class DoctorBlockedError(RuntimeError):
+    """The API differs in a way the pipeline cannot absorb; the message says what to change."""
+
+
+def run_doctor(
+    params: DoctorParams,
+    *,
+    settings: PipelineSettings,
+    api: ApiSettings,
+    conninfo: str,
+    run_id: str,
+    log_line: Callable[[str], None] = log.info,
+) -> DoctorPayload:
+    """``placewise doctor`` as a task: log the plan and the table, store the findings, write the
+    settings file; raise ``DoctorBlockedError`` (after logging) when something cannot be
+    absorbed."""
+    raw = params.get("max_tokens", service.DEFAULT_MAX_TOKENS)
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+        raise ValueError(f"max_tokens must be a whole number of tokens >= 0, got {raw!r}")
+    outcome = service.doctor(
+        settings, api, conninfo=conninfo, run_id=run_id, max_tokens=raw, show_plan=log_line
+    )
+    result = outcome.result
+    log_line(render_table(result.findings))
+    log_line(f"{result.tokens_spent} of at most {result.max_tokens} tokens spent")
+    if outcome.settings_file is not None:
+        log_line(
+            f"readings written to {outcome.settings_file} on this worker "
+            "(PLACEWISE_API_CONTRACT_FILE; point it at storage every worker reads)"
+        )
+    for blocker in result.blockers:
+        log_line(f"cannot absorb: {blocker}")
+    if result.blockers:
+        raise DoctorBlockedError("; ".join(result.blockers))
+    return {
+        "run_id": outcome.run_id,
+        "tokens_spent": result.tokens_spent,
+        "max_tokens": result.max_tokens,
+        "differences": result.variants.differences(),
+        "unknown": list(result.unknown),
+        "blockers": list(result.blockers),
+        "settings_file": str(outcome.settings_file) if outcome.settings_file else None,
+    }
+
+
 __all__ = [
     "BackfillParams",
     "ClubPayload",
+    "DoctorBlockedError",
+    "DoctorParams",
+    "DoctorPayload",
     "OutcomeKind",
     "OutcomePayload",
     "ReplayParams",

@@ -67,12 +67,20 @@ class UnknownReportError(KeyError):
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """One field of a report. ``enum_values`` lists the values known so far (not a whitelist)."""
+    """One field of a report. ``enum_values`` lists the values known so far (not a whitelist).
+
+    ``bits`` is the width of an ``integer`` field in the warehouse (64: ``bigint``, 32:
+    ``integer``); ``timestamp_paths`` names the timestamps nested in an ``object`` field, as
+    key paths inside it. Both say what staging casts to, so the loader can refuse, before it
+    loads, a value that staging could not cast (``placewise.warehouse.casts``).
+    """
 
     name: str
     type: FieldType
     filterable: bool
     enum_values: tuple[str, ...] | None = None
+    bits: int = 64
+    timestamp_paths: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,9 +135,17 @@ class ReportSpec:
 
 
 def _f(
-    name: str, type_: FieldType, filterable: bool = False, enum: Iterable[str] | None = None
+    name: str,
+    type_: FieldType,
+    filterable: bool = False,
+    enum: Iterable[str] | None = None,
+    *,
+    bits: int = 64,
+    timestamp_paths: tuple[tuple[str, ...], ...] = (),
 ) -> FieldSpec:
-    return FieldSpec(name, type_, filterable, tuple(enum) if enum is not None else None)
+    return FieldSpec(
+        name, type_, filterable, tuple(enum) if enum is not None else None, bits, timestamp_paths
+    )
 
 
 def _report(
@@ -179,6 +195,26 @@ _SENDINGS_COUNTS = (
     "delivery_errored_count",
 )
 
+#: Fields of the member-count reports: a member is counted once per grouping type, as in the
+#: ``(grouping_type, grouping_value)`` rows of ``members_grouped_count``.
+_MEMBER_COUNT_FIELDS = (
+    _f("community_id", "integer"),
+    _f("optin_channel", "string", True),
+    _f("optin_platform", "enum", True, ()),
+    _f("gender", "string", True),
+    _f("age", "enum", True, AGE_BUCKETS),
+    _f("country", "string", True),
+    _f("grouping_type", "enum", True, GROUPING_TYPES),
+    _f("grouping_value", "string", True),
+)
+#: Without aggregation a member-count series is labelled ``{}``.
+_MEMBER_COUNT_AGGREGATIONS = (
+    AggregationSpec("optin_platform", ("optin_platform",)),
+    AggregationSpec("gender", ("gender",)),
+    AggregationSpec("age", ("age",)),
+    AggregationSpec("grouping_type", ("grouping_type", "grouping_value")),
+)
+
 _REPORTS: tuple[ReportSpec, ...] = (
     _report(
         "members",
@@ -193,7 +229,7 @@ _REPORTS: tuple[ReportSpec, ...] = (
             _f("optin_platform", "enum", True, ()),
             _f("gender", "string", True),
             _f("age", "enum", True, AGE_BUCKETS),
-            _f("birth_year_group", "integer", True),
+            _f("birth_year_group", "integer", True, bits=32),
             _f("subunit_ids", "array", True),
             _f("group_ids", "array", True),
             _f("favorite_stores", "array", True),
@@ -250,6 +286,8 @@ _REPORTS: tuple[ReportSpec, ...] = (
         aggregations=[
             AggregationSpec("total", ()),
             AggregationSpec("optin_platform", ("type", "optin_platform")),
+            # label consents: the consented channels joined by commas ("sms,email") or "none"
+            AggregationSpec("consents", ("type", "consents")),
         ],
         default_label_keys=("type",),
         description="members joining (in) and leaving (out) the club over time",
@@ -259,20 +297,23 @@ _REPORTS: tuple[ReportSpec, ...] = (
         "timeseries",
         "MembersCountHistory",
         3,
-        [
-            _f("community_id", "integer"),
-            _f("optin_platform", "enum", True, ()),
-            _f("gender", "string", True),
-            _f("age", "enum", True, AGE_BUCKETS),
-        ],
+        _MEMBER_COUNT_FIELDS,
         club_field="community_id",
         intervals=ALL_INTERVALS,
-        aggregations=[
-            AggregationSpec("optin_platform", ("optin_platform",)),
-            AggregationSpec("gender", ("gender",)),
-            AggregationSpec("age", ("age",)),
-        ],
+        aggregations=_MEMBER_COUNT_AGGREGATIONS,
         description="member count at the end of each bucket",
+    ),
+    _report(
+        "members_count_snapshot",
+        "timeseries",
+        "MembersCountSnapshot",
+        3,
+        _MEMBER_COUNT_FIELDS,
+        club_field="community_id",
+        intervals=("1h", "1d", "1w", "1mo"),
+        aggregations=_MEMBER_COUNT_AGGREGATIONS,
+        description="member count at the end of each bucket, from ~15-minute snapshots "
+        "(data lag ~15 minutes)",
     ),
     _report(
         "sendings",
@@ -293,7 +334,11 @@ _REPORTS: tuple[ReportSpec, ...] = (
             _f("campaign_id", "integer", True),
             *(_f(name, "integer") for name in _SENDINGS_COUNTS),
             _f("created_at", "timestamp", True),
-            _f("history_ranges", "object"),
+            _f(
+                "history_ranges",
+                "object",
+                timestamp_paths=tuple((i, end) for i in ALL_INTERVALS for end in ("from", "to")),
+            ),
         ],
         record_key=("id",),
         description="sendings (messages) of the club with their event totals so far",
@@ -424,12 +469,33 @@ _REPORTS: tuple[ReportSpec, ...] = (
 
 CATALOG: Mapping[str, ReportSpec] = MappingProxyType({r.name: r for r in _REPORTS})
 
+#: Specs read from the API's own Metadata (``placewise.api.live_catalog``), consulted before
+#: the static ``CATALOG``; empty until a caller installs them.
+_LIVE: dict[str, ReportSpec] = {}
+
+
+def install_live_specs(specs: Mapping[str, ReportSpec]) -> None:
+    """Make ``get_report`` answer from ``specs`` first (replacing any installed before)."""
+    _LIVE.clear()
+    _LIVE.update(specs)
+
+
+def live_specs() -> Mapping[str, ReportSpec]:
+    """The specs installed from the API's Metadata (read-only view)."""
+    return MappingProxyType(_LIVE)
+
+
+def known_reports() -> list[str]:
+    """Every report name the pipeline can query: the static catalog's and the API's own."""
+    return sorted({*CATALOG, *_LIVE})
+
 
 def get_report(name: str) -> ReportSpec:
-    """The spec of report ``name``; ``UnknownReportError`` lists the known names otherwise."""
-    try:
-        return CATALOG[name]
-    except KeyError:
+    """The spec of report ``name``: from the API's Metadata when installed, else the static
+    catalog; ``UnknownReportError`` lists the known names otherwise."""
+    spec = _LIVE.get(name) or CATALOG.get(name)
+    if spec is None:
         raise UnknownReportError(
-            f"unknown report {name!r}; known reports: {', '.join(sorted(CATALOG))}"
-        ) from None
+            f"unknown report {name!r}; known reports: {', '.join(known_reports())}"
+        )
+    return spec

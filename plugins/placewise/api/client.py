@@ -42,6 +42,7 @@ from placewise.api.errors import (
 )
 from placewise.api.pacing import Pacer
 from placewise.api.settings import ApiSettings
+from placewise.api.variants import ApiVariants
 
 __all__ = [
     "ApiCall",
@@ -184,8 +185,11 @@ class PlacewiseClient:
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        variants: ApiVariants | None = None,
     ) -> None:
         self.settings = settings
+        #: Which reading of the docs' open points this API has (``api.variants``).
+        self.variants = variants or ApiVariants()
         self._pacer = pacer
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
@@ -221,7 +225,7 @@ class PlacewiseClient:
         cost = contract.call_cost(call.endpoint, spec, call.body.get(contract.KEY_FILTER))
         bucket = contract.bucket_key(call.customer, self.settings.organization)
         content = json.dumps(call.body, separators=(",", ":")).encode("utf-8")
-        headers = contract.request_headers(self.settings, call.customer)
+        headers = contract.request_headers(self.settings, call.customer, self.variants)
 
         attempts: list[AttemptRecord] = []
         waited = 0.0

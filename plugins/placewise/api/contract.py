@@ -25,6 +25,7 @@ from placewise.api.filters import filter_cost
 
 if TYPE_CHECKING:
     from placewise.api.settings import ApiSettings
+    from placewise.api.variants import ApiVariants
 
 # --- endpoints (SEEN: /v1/reporting/query; DECIDED: the rest) -----------------------------------
 
@@ -56,8 +57,41 @@ HEADER_RATELIMIT_COST = "ratelimit-cost"
 HEADER_RETRY_AFTER = "Retry-After"
 CONTENT_TYPE_JSON = "application/json"
 
-# Header names whose values must never be logged or put into an exception.
-SECRET_HEADERS = frozenset({HEADER_AUTHORIZATION.lower()})
+# --- authorization (SEEN: X-Client-Authorization; variant ``auth``: a user token) -----------------
+
+AUTH_CLIENT_TOKEN = "client_token"
+AUTH_USER_TOKEN = "user_token"
+#: Per scheme: the header that carries the credential and how its value is written.
+AUTH_SCHEMES: Mapping[str, tuple[str, str]] = {
+    AUTH_CLIENT_TOKEN: (HEADER_AUTHORIZATION, "{token}"),
+    AUTH_USER_TOKEN: ("Authorization", "Bearer {token}"),
+}
+
+# Header names whose values must never be logged or put into an exception (the configured
+# ``auth_header`` of a setting is added to these by ``secret_headers``).
+SECRET_HEADERS = frozenset(header.lower() for header, _ in AUTH_SCHEMES.values())
+
+
+def auth_header(settings: ApiSettings, variants: ApiVariants | None = None) -> tuple[str, str]:
+    """The credential header (name, value) for ``settings``; contains the token.
+
+    The scheme is the settings' ``auth_scheme``, else the ``auth`` variant of the configured
+    API (``client_token`` when nothing says otherwise); ``auth_header``/``auth_format`` of the
+    settings override the scheme's header name and value format.
+    """
+    scheme = settings.auth_scheme or (variants.auth if variants is not None else AUTH_CLIENT_TOKEN)
+    header, template = AUTH_SCHEMES[scheme]
+    return settings.auth_header or header, (settings.auth_format or template).replace(
+        "{token}", settings.token
+    )
+
+
+def secret_headers(settings: ApiSettings) -> frozenset[str]:
+    """Lower-case names of every header whose value is a secret for ``settings``."""
+    if settings.auth_header:
+        return SECRET_HEADERS | {settings.auth_header.lower()}
+    return SECRET_HEADERS
+
 
 # --- statuses (SEEN) -----------------------------------------------------------------------------
 
@@ -75,6 +109,8 @@ KEY_INTERVAL = "interval"
 KEY_FROM = "from"
 KEY_TO = "to"
 KEY_PAGE_INFO = "page_info"
+#: The body keys a records cursor may go back under (variant ``cursor_key``; first = assumed).
+CURSOR_KEYS: tuple[str, ...] = (KEY_PAGE_INFO, "next_page_info", "cursor")
 KEY_LIMIT = "limit"
 KEY_FIELD = "field"
 INTERVALS: tuple[str, ...] = ("5m", "1h", "1d", "1w", "1mo")
@@ -87,6 +123,11 @@ METADATA_COST = 1  # SEEN for Metadata; DECIDED for Field metadata
 DEFAULT_PAGE_LIMIT = 100  # DECIDED
 MAX_PAGE_LIMIT = 1000  # DECIDED
 MAX_TIMESERIES_BUCKETS = 150  # SEEN: more -> 422
+#: Buckets a planned query window may span: one fewer than the limit, because an answer may
+#: also carry the bucket starting at ``to`` (variant ``window_end=bucket_at_to``, the docs'
+#: own example), which the API counts toward the 150. Planned so under every reading: it costs
+#: one extra request per 149 days of a 1d backfill and nothing on nightly windows.
+MAX_PLANNED_BUCKETS = MAX_TIMESERIES_BUCKETS - 1
 MAX_QUERY_DATA_POINTS = 1000  # SEEN: more are silently capped
 RETENTION: Mapping[str, timedelta | None] = {
     "5m": timedelta(days=14),
@@ -143,10 +184,13 @@ def call_cost(
     return cost
 
 
-def request_headers(settings: ApiSettings, customer: CustomerSelector) -> dict[str, str]:
+def request_headers(
+    settings: ApiSettings, customer: CustomerSelector, variants: ApiVariants | None = None
+) -> dict[str, str]:
     """The headers of every request. Contains the token: never log the result."""
+    name, value = auth_header(settings, variants)
     return {
-        HEADER_AUTHORIZATION: settings.token,
+        name: value,
         HEADER_USER_AGENT: settings.user_agent,
         HEADER_PRODUCT_NAME: settings.product_name,
         HEADER_CUSTOMER: customer.header_value,
@@ -184,12 +228,17 @@ def build_query_body(
     to: datetime | date | str | None = None,
     page_info: str | None = None,
     limit: int | None = None,
+    cursor_key: str = KEY_PAGE_INFO,
 ) -> dict[str, Any]:
     """A query/export body with keys in the documented order.
 
     ``filter`` and ``aggregate_by`` are always present (``null`` when unused, as in the docs'
     examples); ``interval``, ``from``, ``to``, ``page_info`` and ``limit`` are left out when None.
+    The records cursor goes back under ``cursor_key`` (variant ``cursor_key``: ``page_info``
+    unless the API settings file says otherwise).
     """
+    if cursor_key not in CURSOR_KEYS:
+        raise ValueError(f"cursor_key must be one of {', '.join(CURSOR_KEYS)}, got {cursor_key!r}")
     if interval is not None and interval not in (*INTERVALS, INTERVAL_AUTO):
         raise ValueError(
             f"interval must be one of {', '.join(INTERVALS)} or auto, got {interval!r}"
@@ -204,7 +253,7 @@ def build_query_body(
     if to is not None:
         body[KEY_TO] = format_time(to)
     if page_info is not None:
-        body[KEY_PAGE_INFO] = page_info
+        body[cursor_key] = page_info
     if limit is not None:
         body[KEY_LIMIT] = limit
     return body

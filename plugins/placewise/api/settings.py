@@ -14,6 +14,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 _TRUE = {"1", "true", "yes", "on"}
+#: The credential schemes ``auth_scheme`` may name (their headers are in ``api.contract``).
+AUTH_SCHEMES = ("client_token", "user_token")
 _FALSE = {"0", "false", "no", "off"}
 
 
@@ -53,8 +55,26 @@ class ApiSettings:
     organization: str = "default"
     timeout_s: float = 60.0
     verify_tls: bool = True
+    #: ``client_token`` or ``user_token``; None = what the API settings file says (``auth``).
+    auth_scheme: str | None = None
+    #: Header name and value format (``{token}`` marks the token) overriding the scheme's own.
+    auth_header: str | None = None
+    auth_format: str | None = None
 
     def __post_init__(self) -> None:
+        if self.auth_scheme is not None and self.auth_scheme not in AUTH_SCHEMES:
+            raise SettingsError(
+                f"auth_scheme must be one of {', '.join(AUTH_SCHEMES)}, got {self.auth_scheme!r}"
+            )
+        if self.auth_header is not None and (
+            not self.auth_header.strip() or any(c in self.auth_header for c in ": \t\r\n")
+        ):
+            raise SettingsError(f"auth_header must be a header name, got {self.auth_header!r}")
+        if self.auth_format is not None and self.auth_format.count("{token}") != 1:
+            raise SettingsError(
+                "auth_format must contain {token} exactly once (e.g. 'Bearer {token}'), "
+                f"got {self.auth_format!r}"
+            )
         if not self.base_url:
             raise SettingsError("base_url is empty: set PLACEWISE_API_URL or the Connection host")
         if not urlsplit(self.base_url).scheme or not urlsplit(self.base_url).netloc:
@@ -85,6 +105,9 @@ class ApiSettings:
             kwargs["product_name"] = env["PLACEWISE_PRODUCT_NAME"]
         if env.get("PLACEWISE_ORGANIZATION"):
             kwargs["organization"] = env["PLACEWISE_ORGANIZATION"]
+        for key in ("auth_scheme", "auth_header", "auth_format"):
+            if env.get(f"PLACEWISE_{key.upper()}", "").strip():
+                kwargs[key] = env[f"PLACEWISE_{key.upper()}"].strip()
         if env.get("PLACEWISE_API_TIMEOUT_S"):
             kwargs["timeout_s"] = _as_timeout(
                 "PLACEWISE_API_TIMEOUT_S", env["PLACEWISE_API_TIMEOUT_S"]
@@ -124,9 +147,11 @@ class ApiSettings:
             raise SettingsError("the placewise_api Connection has no password (the API token)")
         extra = dict(extra or {})
         kwargs: dict[str, Any] = {}
-        for key in ("user_agent", "product_name", "organization"):
+        for key in ("user_agent", "product_name", "organization", "auth_header", "auth_format"):
             if extra.get(key):
                 kwargs[key] = str(extra[key])
+        if extra.get("auth_scheme") not in (None, ""):
+            kwargs["auth_scheme"] = str(extra["auth_scheme"]).strip()
         if extra.get("timeout_s") not in (None, ""):
             kwargs["timeout_s"] = _as_timeout("extra.timeout_s", extra["timeout_s"])
         if extra.get("verify_tls") not in (None, ""):

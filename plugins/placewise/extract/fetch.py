@@ -1,13 +1,15 @@
 """Fetching planned slices into the landing root.
 
-Exports are the default: one streamed request per slice, no paging, no bucket limit, no data-point
-cap. The query endpoint is cheaper in tokens but has the API's silent traps, which are handled
-here so that no data point is ever lost:
+The documented query endpoint is the default; the undocumented exports (one streamed request
+per slice, no paging, no bucket limit, no data-point cap, 5x the tokens) are used when configured
+or needed. The query endpoint's silent traps are handled here so that no data point is ever lost:
 
-* records are paged to the end (``next_page_info``), every page landed as its own part;
+* records are paged to the end (``next_page_info``, sent back under the API's ``cursor_key``),
+  every page landed as its own part; a cursor that does not advance stops the slice;
 * a timeseries answer that reaches the 1000-point cap is discarded, its window halved at a bucket
   boundary and both halves fetched again (down to one bucket, then the export is used);
-* a statistics answer that reaches the cap is fetched again through the export.
+* a statistics answer that reaches the cap is fetched again through the export;
+* where the API has no exports (``exports=absent``) such a slice fails with an error naming it.
 
 Each fetched slice ends as a ``SliceManifest`` sidecar in the landing root.
 """
@@ -32,6 +34,11 @@ from placewise.landing.store import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class SliceFetchError(RuntimeError):
+    """A slice cannot be fetched the way the API answers; the message names the slice and the
+    setting to check (the records cursor key, the exports)."""
 
 
 @dataclass
@@ -78,6 +85,23 @@ def _manifest(
     )
 
 
+def _same_as_current(store: LandingStore, manifest: SliceManifest) -> bool:
+    """True if the slice's newest manifest already records exactly this answer to this request.
+
+    A rerun that changed nothing then writes nothing new to the landing root (the bodies are
+    content-addressed, so no new object either); the manifest is still returned for loading,
+    where the warehouse reports the slice unchanged.
+    """
+    current = store.current_manifest(manifest.report, manifest.scope, manifest.slice_key)
+    return (
+        current is not None
+        and current.status == manifest.status
+        and current.endpoint == manifest.endpoint
+        and current.request_body == manifest.request_body
+        and [p.sha256 for p in current.parts] == [p.sha256 for p in manifest.parts]
+    )
+
+
 def _download(
     client: PlacewiseClient, store: LandingStore, spec: SliceSpec, body: dict, acc: _Accumulator
 ) -> LandedPart:
@@ -102,6 +126,8 @@ def fetch_slice(
     client: PlacewiseClient,
     store: LandingStore,
     spec: SliceSpec,
+    *,
+    page_limit: int = MAX_PAGE_LIMIT,
 ) -> list[SliceManifest]:
     """Fetch ``spec`` and land it; return the manifests of the slice(s) that hold its data.
 
@@ -118,27 +144,15 @@ def fetch_slice(
         parts: list[LandedPart], status: ManifestStatus = ManifestStatus.LANDED
     ) -> SliceManifest:
         manifest = _manifest(spec, parts, acc, started, fetched_at, status)
-        store.write_manifest(manifest)
+        if not _same_as_current(store, manifest):
+            store.write_manifest(manifest)
         return manifest
 
     if spec.endpoint is not Endpoint.QUERY:
         return [finish([_download(client, store, spec, spec.body(), acc)])]
 
     if result_type == "records":
-        parts: list[LandedPart] = []
-        cursor: str | None = None
-        while True:
-            part = _download(
-                client, store, spec, spec.body(page_info=cursor, limit=MAX_PAGE_LIMIT), acc
-            )
-            parts.append(part)
-            with store.open_part(part) as fp:
-                stream = iter_records(fp)
-                for _ in stream:
-                    pass
-                cursor = stream.next_page_info
-            if not cursor:
-                return [finish(parts)]
+        return [finish(_fetch_pages(client, store, spec, acc, page_limit))]
 
     part = _download(client, store, spec, spec.body(), acc)
     if _query_points(store, part, result_type) < MAX_QUERY_DATA_POINTS:
@@ -147,6 +161,13 @@ def fetch_slice(
     finish([part], status=ManifestStatus.CAPPED)
     halves = halve(spec.window, spec.interval or "1d") if spec.window else None
     if result_type == "statistics" or halves is None:
+        if client.variants.exports != "present":
+            raise SliceFetchError(
+                f"{spec.description}: the query answer reached the {MAX_QUERY_DATA_POINTS}-point "
+                "cap, so it is incomplete, and this API has no export to fetch it whole "
+                "(exports=absent in the API settings file); narrow the slice with a filter or "
+                "check the exports setting"
+            )
         log.info(
             "%s: query answer hit the %s-point cap; using the export",
             spec.description,
@@ -162,3 +183,48 @@ def fetch_slice(
     for piece in halves:
         manifests.extend(fetch_slice(client, store, spec.with_window(piece)))
     return manifests
+
+
+def _fetch_pages(
+    client: PlacewiseClient,
+    store: LandingStore,
+    spec: SliceSpec,
+    acc: _Accumulator,
+    page_limit: int,
+) -> list[LandedPart]:
+    """Every page of a records query, each landed as a part, to the last one.
+
+    The cursor goes back under the body key the API reads (variant ``cursor_key``). An API that
+    ignores the key answers page 1 again, forever: a cursor seen before, or a page identical to
+    the one before it, stops the slice with an error instead of looping.
+    """
+    cursor_key = client.variants.cursor_key
+    parts: list[LandedPart] = []
+    seen: set[str] = set()
+    cursor: str | None = None
+    while True:
+        body = spec.body(page_info=cursor, limit=page_limit, cursor_key=cursor_key)
+        part = _download(client, store, spec, body, acc)
+        if parts and part.sha256 == parts[-1].sha256:
+            raise _repeated(
+                spec, cursor_key, f"page {len(parts) + 1} is identical to page {len(parts)}"
+            )
+        parts.append(part)
+        with store.open_part(part) as fp:
+            stream = iter_records(fp)
+            for _ in stream:
+                pass
+            cursor = stream.next_page_info
+        if not cursor:
+            return parts
+        if cursor in seen:
+            raise _repeated(spec, cursor_key, f"page {len(parts)} repeats cursor {cursor!r}")
+        seen.add(cursor)
+
+
+def _repeated(spec: SliceSpec, cursor_key: str, what: str) -> SliceFetchError:
+    return SliceFetchError(
+        f"{spec.description}: paging does not advance ({what}): the API does not read the "
+        f"cursor sent under {cursor_key!r}; set cursor_key in the API settings file to the "
+        "body key it reads (page_info, next_page_info or cursor)"
+    )

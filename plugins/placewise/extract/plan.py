@@ -3,25 +3,29 @@
 A *slice* is the unit the pipeline fetches, lands and replaces atomically in the warehouse: one
 (scope, report, aggregation, interval, window). Statistics are planned per club-local day (the
 statistics format has no buckets, so a day is the finest grain we can rebuild); timeseries as one
-window per request (split to respect the 150-bucket rule on the query endpoint); records as one
-snapshot of the club's current state.
+window per request (split to respect the 150-bucket rule on the query endpoint, one bucket to
+spare for the bucket at ``to``); records as one snapshot of the club's current state. The
+cross-club slices of the API's own totals are planned per timezone group (``plan_tenants``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from placewise.api.catalog import get_report
 from placewise.api.contract import (
-    MAX_TIMESERIES_BUCKETS,
+    KEY_PAGE_INFO,
+    MAX_PLANNED_BUCKETS,
     Endpoint,
     build_query_body,
     call_cost,
 )
 from placewise.api.customer import CustomerSelector
+from placewise.api.variants import ApiVariants
 from placewise.extract.windows import Window, daily_windows, split_by_buckets
 
 NO_AGGREGATION = "none"
@@ -33,8 +37,9 @@ DEFAULT_REPORT_AGGREGATIONS: Mapping[str, tuple[str | None, ...]] = {
     "sendings_stats": (None, "service_type", "campaign_id", "channel", "reporting_id"),
     "sendings_events_history": (None, "channel"),
     "links_visits_history": (None, "source_type"),
-    "member_balance": (None,),
-    "members_count_history": (None,),
+    "member_balance": (None, "consents"),
+    "members_count_history": (None, "grouping_type"),
+    "members_count_snapshot": (None,),
     "sendings": (None,),
     "sendings_links_stats": (None,),
     "members_grouped_count": (None,),
@@ -63,6 +68,9 @@ class SliceSpec:
     interval: str | None = None
     endpoint: Endpoint = Endpoint.EXPORT
     filter: Mapping[str, Any] | None = field(default=None, hash=False, compare=False)
+    #: When set, ``from``/``to`` are sent as instants with this zone's offset instead of as
+    #: wall-clock times, so no API reading can take them for UTC (cross-club slices).
+    timezone: str | None = None
 
     @property
     def result_type(self) -> str:
@@ -106,43 +114,38 @@ class SliceSpec:
         when = f" window {self.window.label()}" if self.window else " snapshot"
         return f"{self.report} agg={self.aggregation_name} {where}{when}"
 
-    def body(self, *, page_info: str | None = None, limit: int | None = None) -> dict[str, Any]:
+    def body(
+        self,
+        *,
+        page_info: str | None = None,
+        limit: int | None = None,
+        cursor_key: str = KEY_PAGE_INFO,
+    ) -> dict[str, Any]:
         """The JSON body of the request (without paging keys for exports)."""
         return build_query_body(
             self.report,
             filter=dict(self.filter) if self.filter else None,
             aggregate_by=self.aggregation,
-            interval=self.interval if self.result_type == "timeseries" else None,
-            from_=self.window.start if self.window else None,
-            to=self.window.end if self.window else None,
+            interval=self.interval if self.result_type != "records" else None,
+            from_=self._time(self.window.start) if self.window else None,
+            to=self._time(self.window.end) if self.window else None,
             page_info=page_info,
             limit=limit,
+            cursor_key=cursor_key,
         )
+
+    def _time(self, wall: datetime) -> datetime:
+        """A window bound as sent: the wall-clock time, or the instant in ``timezone``."""
+        return wall if self.timezone is None else wall.replace(tzinfo=ZoneInfo(self.timezone))
 
     def token_cost(self) -> int:
         return call_cost(self.endpoint, get_report(self.report), self.filter)
 
     def with_window(self, window: Window) -> SliceSpec:
-        return SliceSpec(
-            self.report,
-            self.customer,
-            self.aggregation,
-            window,
-            self.interval,
-            self.endpoint,
-            self.filter,
-        )
+        return replace(self, window=window)
 
     def with_endpoint(self, endpoint: Endpoint) -> SliceSpec:
-        return SliceSpec(
-            self.report,
-            self.customer,
-            self.aggregation,
-            self.window,
-            self.interval,
-            endpoint,
-            self.filter,
-        )
+        return replace(self, endpoint=endpoint)
 
 
 def _single_endpoint(use_export: bool) -> Endpoint:
@@ -156,14 +159,18 @@ def plan_club(
     *,
     reports: Iterable[str] | None = None,
     aggregations: Mapping[str, Sequence[str | None]] = DEFAULT_REPORT_AGGREGATIONS,
-    use_export: bool = True,
+    use_export: bool = False,
+    variants: ApiVariants | None = None,
 ) -> list[SliceSpec]:
     """All slices of one club for local days ``first_day``..``last_day`` (newest first).
 
     Statistics get one slice per day and aggregation; timeseries one slice per aggregation over
-    the whole window (split in 150-bucket pieces when using the query endpoint); records one
-    snapshot slice per report.
+    the whole window (split in pieces of ``MAX_PLANNED_BUCKETS`` when using the query
+    endpoint); records one snapshot slice per report. Where statistics answers carry buckets
+    (``statistics_shape=buckets``) they are asked for at ``1d``: one bucket per day-window.
     """
+    variants = variants or ApiVariants()
+    statistics_interval = TIMESERIES_INTERVAL if variants.statistics_shape == "buckets" else None
     customer = CustomerSelector.club(club_id)
     wanted = list(reports) if reports is not None else list(aggregations)
     endpoint = _single_endpoint(use_export)
@@ -173,7 +180,7 @@ def plan_club(
         for aggregation in aggregations.get(report, (None,)):
             if spec.result_type == "statistics":
                 slices.extend(
-                    SliceSpec(report, customer, aggregation, window, None, endpoint)
+                    SliceSpec(report, customer, aggregation, window, statistics_interval, endpoint)
                     for window in daily_windows(first_day, last_day)
                 )
             elif spec.result_type == "timeseries":
@@ -181,7 +188,7 @@ def plan_club(
                 pieces = (
                     [window]
                     if use_export
-                    else split_by_buckets(window, TIMESERIES_INTERVAL, MAX_TIMESERIES_BUCKETS)
+                    else split_by_buckets(window, TIMESERIES_INTERVAL, MAX_PLANNED_BUCKETS)
                 )
                 slices.extend(
                     SliceSpec(report, customer, aggregation, piece, TIMESERIES_INTERVAL, endpoint)
@@ -192,21 +199,90 @@ def plan_club(
     return _newest_first(slices)
 
 
+def tenants_endpoint(variants: ApiVariants) -> Endpoint | None:
+    """Where the cross-club totals come from: the documented query endpoint when it serves
+    several customers, else the tenants export when the exports exist, else nowhere (None)."""
+    if variants.cross_customer_query == "allowed":
+        return Endpoint.QUERY
+    if variants.exports == "present":
+        return Endpoint.TENANTS_EXPORT
+    return None
+
+
+def tenants_unavailable_reason(variants: ApiVariants) -> str | None:
+    """Why no cross-club totals can be fetched from this API, or None when they can."""
+    if tenants_endpoint(variants) is not None:
+        return None
+    return (
+        "the API refuses several customers on the query endpoint (cross_customer_query=refused) "
+        "and has no tenants export (exports=absent), so the cross-club totals cannot be "
+        "fetched; reconciliation reports these days as not checked"
+    )
+
+
+def timezone_groups(
+    club_ids: Iterable[int],
+    timezones: Mapping[int, str | None] | None = None,
+    variants: ApiVariants | None = None,
+) -> list[tuple[tuple[int, ...], str | None]]:
+    """The clubs of one cross-club request each, with the zone its window is sent in.
+
+    Clubs sharing a known timezone go into one request whose ``from``/``to`` carry that zone's
+    offset: exact whichever way the API reads windows across timezones (``multi_tz_window``).
+    Clubs whose zone is not known go into one request with wall-clock windows (each club's own
+    day when the API reads them so, the assumed ``local_wall_clock``), or one request each when
+    the API takes wall-clock times across zones as UTC.
+    """
+    variants = variants or ApiVariants()
+    timezones = timezones or {}
+    by_zone: dict[str | None, list[int]] = {}
+    for club_id in sorted(set(club_ids)):
+        by_zone.setdefault(timezones.get(club_id), []).append(club_id)
+    groups: list[tuple[tuple[int, ...], str | None]] = [
+        (tuple(ids), zone) for zone, ids in by_zone.items() if zone is not None
+    ]
+    unknown = by_zone.get(None, [])
+    if unknown and variants.multi_tz_window == "utc":
+        groups.extend(((club_id,), None) for club_id in unknown)
+    elif unknown:
+        groups.append((tuple(unknown), None))
+    return sorted(groups)
+
+
 def plan_tenants(
     club_ids: Iterable[int],
     first_day: date,
     last_day: date,
     *,
     aggregations: Sequence[str | None] = TENANTS_SENDINGS_STATS_AGGREGATIONS,
+    variants: ApiVariants | None = None,
+    timezones: Mapping[int, str | None] | None = None,
 ) -> list[SliceSpec]:
-    """Cross-club ``sendings_stats`` slices (per local day) from the tenants export.
+    """Cross-club ``sendings_stats`` slices (per local day) carrying the API's own totals.
 
     These carry the API's own ``total_*`` figures that the warehouse's rebuilt totals are
-    reconciled against.
+    reconciled against. They come from the documented query endpoint with several customers
+    (one request at the report's cost, charged to the Organization bucket) unless the API
+    refuses that (``cross_customer_query=refused``), then from the tenants export; with
+    neither the plan is empty (``tenants_unavailable_reason`` says why). One request per
+    timezone group (``timezone_groups``).
     """
-    customer = CustomerSelector.clubs(club_ids)
+    variants = variants or ApiVariants()
+    endpoint = tenants_endpoint(variants)
+    if endpoint is None:
+        return []
+    interval = TIMESERIES_INTERVAL if variants.statistics_shape == "buckets" else None
     slices = [
-        SliceSpec("sendings_stats", customer, aggregation, window, None, Endpoint.TENANTS_EXPORT)
+        SliceSpec(
+            "sendings_stats",
+            CustomerSelector.clubs(group),
+            aggregation,
+            window,
+            interval,
+            endpoint,
+            timezone=zone,
+        )
+        for group, zone in timezone_groups(club_ids, timezones, variants)
         for aggregation in aggregations
         for window in daily_windows(first_day, last_day)
     ]

@@ -44,7 +44,16 @@ def _reject_constant(name: str) -> Any:
 
 #: Bytes read from a body at a time (more only while one item is larger than that).
 READ_CHUNK = 1 << 18
+#: Why a body that stops in the middle of its JSON value is refused.
+_ENDED_EARLY = "the body ended before the JSON value was complete"
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
+#: The start of a number or of true / false / null that a cut body may end with.
+_TOKEN_PREFIX = re.compile(
+    r"-?(\d+(\.\d*)?([eE][+-]?\d*)?)?"  # a number, or the start of one
+    r"|\.\d*([eE][+-]?\d*)?|[eE][+-]?\d*"  # the rest of a number cut after its digits
+    r"|\\?u[0-9a-fA-F]{0,4}"  # a \u escape at the cut (the scanner wants one more character)
+    r"|t(r(ue?)?)?|f(a(l(se?)?)?)?|n(u(ll?)?)?"
+)
 _WHITESPACE_CHARS = " \t\n\r"
 #: What may follow the digits the scanner took as a number when the number goes on in the next
 #: chunk (``1.`` + ``5``, ``2e`` + ``-3``): a number is complete once anything else follows it.
@@ -123,7 +132,7 @@ class JsonStreamReader:
     def _expect(self, allowed: str, what: str) -> str:
         char = self._peek()
         if not char:
-            raise ResultShapeError("the body ended before the JSON value was complete")
+            raise ResultShapeError(_ENDED_EARLY)
         if char not in allowed:
             raise ResultShapeError(
                 f"the body is not valid JSON: expecting {what} at char {self._pos}, got {char!r}"
@@ -155,19 +164,23 @@ class JsonStreamReader:
                 self._start, self._pos = self._pos, end
                 return value
         if not self._peek():
-            raise ResultShapeError("the body ended before the JSON value was complete")
+            raise ResultShapeError(_ENDED_EARLY)
         while True:
             try:
                 value, end = self._scan(self._buf, self._pos)
             except StopIteration as stop:
                 if self._near_end(stop.value) and self._fill():
                     continue
+                if self._at_body_end(stop.value):
+                    raise ResultShapeError(_ENDED_EARLY) from None
                 raise ResultShapeError(
                     f"the body is not valid JSON: expecting a value at char {stop.value}"
                 ) from None
             except json.JSONDecodeError as exc:
                 if self._may_be_cut(exc) and self._fill():
                     continue
+                if self._at_body_end(exc.pos) or (self._eof and exc.msg.startswith("Unterminated")):
+                    raise ResultShapeError(f"{_ENDED_EARLY} ({exc.msg})") from exc
                 raise ResultShapeError(f"the body is not valid JSON: {exc}") from exc
             except _NotJsonError as exc:
                 raise ResultShapeError(f"the body is not valid JSON: {exc}") from exc
@@ -177,6 +190,14 @@ class JsonStreamReader:
                 continue
             self._start, self._pos = self._pos, end
             return value
+
+    def _at_body_end(self, position: int) -> bool:
+        """True if an error at ``position`` is the end of the whole body: it was cut short
+        there, or in a literal or number that the body's last characters begin."""
+        if not self._eof:
+            return False
+        rest = self._buf[position:].strip()
+        return not rest or _TOKEN_PREFIX.fullmatch(rest) is not None
 
     def _near_end(self, position: int) -> bool:
         """True if an error at ``position`` may only mean that the value goes on in the next
@@ -210,11 +231,16 @@ class JsonStreamReader:
                 yield key
                 if self._expect(",}", "',' or '}'") == "}":
                     break
+        if self._peek():  # one answer is one object: anything after it is not part of it
+            raise ResultShapeError(
+                f"unexpected data after the end of the JSON object: {self._peek()!r} at "
+                f"character {self._pos}"
+            )
 
     def read_value(self) -> Any:
         """Read one complete JSON value (scalar or container)."""
         if not self._peek():
-            raise ResultShapeError("the body ended before the JSON value was complete")
+            raise ResultShapeError(_ENDED_EARLY)
         return self._value()
 
     def iter_array(self, what: str, raw: bool = False) -> Iterator[Any]:

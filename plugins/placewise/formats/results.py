@@ -132,6 +132,15 @@ class StatisticsSeries(NamedTuple):
     value: Any
 
 
+class BucketedStatisticsSeries(NamedTuple):
+    """One series of a bucketed statistics answer (variant ``statistics_shape=buckets``): one
+    value per time bucket, aligned with ``StatisticsHeader.time_buckets``, instead of a total."""
+
+    label: dict[str, Any]
+    timezone: str | None
+    values: list[Any]
+
+
 @dataclass
 class TimeseriesHeader:
     """The parts of a timeseries body outside ``series``.
@@ -153,8 +162,14 @@ class TimeseriesHeader:
 
 @dataclass
 class StatisticsHeader:
-    """The parts of a statistics body outside ``series`` (see ``TimeseriesHeader``)."""
+    """The parts of a statistics body outside ``series`` (see ``TimeseriesHeader``).
 
+    ``time_buckets`` is None for the totals shape (DECIDED) and the bucket list for a bucketed
+    answer, which is told apart by the body itself: it has ``time_buckets`` before ``series``.
+    """
+
+    interval: str | None = None
+    time_buckets: list[str] | None = None
     range_timezone: str | None = None
     from_: str | None = None
     to: str | None = None
@@ -274,14 +289,26 @@ def _timeseries_series(
 
 def parse_statistics(
     fp: IO[bytes], *, read_chunk: int = READ_CHUNK
-) -> tuple[StatisticsHeader, Iterator[StatisticsSeries]]:
-    """Stream a statistics body (DECIDED shape): the header at once, then each series' total."""
+) -> tuple[StatisticsHeader, Iterator[StatisticsSeries | BucketedStatisticsSeries]]:
+    """Stream a statistics body: the header at once, then each series' total.
+
+    Both shapes are read: totals (``value`` per series, DECIDED) and buckets (``interval``,
+    ``time_buckets`` and ``values`` per series, like a timeseries); which one a body has is
+    decided by its ``time_buckets`` key, not by configuration.
+    """
     events = JsonStreamReader(fp, read_chunk=read_chunk)
     header = StatisticsHeader()
     keys = events.top_level_keys()
     for key in keys:
         if key == KEY_SERIES:
             return header, _statistics_series(events, keys, header)
+        if key == KEY_TIME_BUCKETS:
+            header.time_buckets = []
+            for i, bucket in enumerate(events.iter_array(KEY_TIME_BUCKETS)):
+                if not isinstance(bucket, str):
+                    raise ResultShapeError(f"time bucket {i} is not a string: {bucket!r}")
+                header.time_buckets.append(bucket)
+            continue
         _read_header_key(events, header, key, RESULT_STATISTICS)
     _finish(header, RESULT_STATISTICS, series_seen=False)
     raise AssertionError("unreachable")  # pragma: no cover
@@ -289,7 +316,7 @@ def parse_statistics(
 
 def _statistics_series(
     events: JsonStreamReader, keys: Iterator[str], header: StatisticsHeader
-) -> Iterator[StatisticsSeries]:
+) -> Iterator[StatisticsSeries | BucketedStatisticsSeries]:
     local = header.range_timezone == RANGE_TIMEZONE_LOCAL
     for index, item in enumerate(events.iter_array(KEY_SERIES)):
         # the checks of _series_parts, decided inline for a well-formed series (it raises)
@@ -303,6 +330,9 @@ def _statistics_series(
             label, timezone = _series_parts(item, index, header)
         value = item.get(KEY_VALUE, _MISSING)
         if value is _MISSING:
+            if KEY_VALUES in item:
+                yield BucketedStatisticsSeries(label, timezone, _bucket_values(item, index, header))
+                continue
             raise ResultShapeError(f"series {index} has no value")
         if value is not None and type(value) is not int and not _is_number(value):
             raise ResultShapeError(f"series {index} has a non-numeric value {value!r}")
@@ -310,3 +340,23 @@ def _statistics_series(
     for key in keys:
         _read_header_key(events, header, key, RESULT_STATISTICS)
     _finish(header, RESULT_STATISTICS, series_seen=True)
+
+
+def _bucket_values(item: dict[str, Any], index: int, header: StatisticsHeader) -> list[Any]:
+    """The per-bucket values of a bucketed statistics series, checked against the buckets."""
+    if header.time_buckets is None:
+        raise ResultShapeError(
+            f"series {index} has values but the statistics body has no 'time_buckets' before "
+            "'series'"
+        )
+    values = item[KEY_VALUES]
+    if not isinstance(values, list):
+        raise ResultShapeError(f"series {index} has no values list")
+    if len(values) != len(header.time_buckets):
+        raise ResultShapeError(
+            f"series {index} has {len(values)} values for {len(header.time_buckets)} time buckets"
+        )
+    for value in values:
+        if value is not None and not _is_number(value):
+            raise ResultShapeError(f"series {index} has a non-numeric value {value!r}")
+    return values

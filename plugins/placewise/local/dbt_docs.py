@@ -16,13 +16,14 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import psycopg
 
 from placewise.config import REPO_ROOT
+from placewise.local.dbt_profile import dbt_profile_env
 from placewise.local.embedded_postgres import EmbeddedPostgres, ensure_database
 from placewise.local.stack import DEMO_DIR, demo_postgres_port
 
@@ -30,30 +31,6 @@ DBT_PROJECT = REPO_ROOT / "dbt_project"
 DOCS_TARGET = DEMO_DIR / "dbt-docs"
 DBT_LOGS = DEMO_DIR / "logs" / "dbt"
 DEFAULT_PORT = 8081
-
-
-def dbt_profile_env(
-    warehouse_url: str, log_path: Path = DBT_LOGS, base: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """``base`` (default ``os.environ``) plus the ``PLACEWISE_PG_*`` variables of profiles.yml.
-
-    The password travels in the environment only; nothing here prints or writes it.
-    """
-    parts = urlsplit(warehouse_url)
-    database = parts.path.lstrip("/")
-    if not database:
-        raise ValueError(f"warehouse URL names no database: {parts.hostname}:{parts.port}")
-    env = dict(os.environ if base is None else base)
-    env.update(
-        PLACEWISE_PG_HOST=parts.hostname or "127.0.0.1",
-        PLACEWISE_PG_PORT=str(parts.port or 5432),
-        PLACEWISE_PG_USER=unquote(parts.username or "postgres"),
-        PLACEWISE_PG_PASSWORD=unquote(parts.password or ""),
-        PLACEWISE_PG_DBNAME=database,
-        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
-        DBT_LOG_PATH=str(log_path),
-    )
-    return env
 
 
 def _dbt(*args: str, target_path: Path) -> list[str]:
@@ -92,7 +69,7 @@ def serve(warehouse_url: str, port: int, target_path: Path = DOCS_TARGET) -> int
     """``dbt docs serve`` until it exits or we are interrupted; then stop its process group."""
     server = subprocess.Popen(
         [*_dbt("docs", "serve", target_path=target_path), "--port", str(port), "--no-browser"],
-        env=dbt_profile_env(warehouse_url),
+        env=dbt_profile_env(warehouse_url, DBT_LOGS),
         cwd=REPO_ROOT,
         start_new_session=True,
     )

@@ -5,6 +5,12 @@ see the previous version of a slice until the transaction commits, and a killed 
 OOM, ``kill -9``) leaves exactly that previous version. Rerunning any slice any number of times
 leaves identical tables, because the rows of a (scope, report, aggregation, interval, local day)
 partition are always replaced as a whole.
+
+Ownership follows the answer's as-of time (the API's ``Date`` header, else the request time),
+not the commit order: a slice never takes a partition from a slice whose answer is newer, so an
+older answer that happens to commit last cannot put a stale figure back. Whatever the database
+refuses for one slice (``psycopg.errors.DataError``: a character or number it cannot hold) is
+quarantined like a payload the row builders refuse, and the run goes on.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from placewise.warehouse.rows import (
     PayloadStats,
     SliceContext,
 )
-from placewise.warehouse.schema import OPS_SCHEMA, RAW_SCHEMA, SliceStatus
+from placewise.warehouse.schema import OPS_SCHEMA, RAW_SCHEMA, SliceStatus, raw_table
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +64,10 @@ class LoadResult:
     load_seconds: float
     unknown_enum_values: dict[str, int] = field(default_factory=dict)
     unchanged: bool = False
+    #: A newer answer owns every partition of the slice: it was recorded, nothing was loaded.
+    superseded: bool = False
+    #: Buckets of the answer outside the slice's own days, dropped rather than loaded.
+    dropped_buckets: int = 0
 
 
 def context_of(manifest: SliceManifest) -> SliceContext:
@@ -83,6 +93,7 @@ def context_of(manifest: SliceManifest) -> SliceContext:
 
 def _insert_slice(
     conn: psycopg.Connection,
+    store: LandingStore | None,
     manifest: SliceManifest,
     result_type: str,
     status: str,
@@ -93,10 +104,11 @@ def _insert_slice(
         insert into {OPS_SCHEMA}.slices (
             slice_key, scope, club_ids, report, result_type, aggregation, interval,
             window_start, window_end, endpoint, request_body, response_sha256, landed_paths,
-            bytes, tokens_spent, attempts, requested_at, server_date, fetch_seconds,
+            bytes, tokens_spent, attempts, requested_at, server_date, as_of, as_of_source,
+            fetch_seconds,
             loaded_at, status, run_id)
         values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s,
-                %s, %s, %s, %s, %s, %s, now(), %s, %s)
+                %s, %s, %s, %s, %s, %s, %s, %s, now(), %s, %s)
         returning slice_id, loaded_at
         """,
         (
@@ -112,12 +124,13 @@ def _insert_slice(
             manifest.endpoint,
             json.dumps(manifest.request_body),
             _combined_sha(manifest),
-            [p.path for p in manifest.parts],
+            _landed_paths(store, manifest),
             sum(p.bytes for p in manifest.parts),
             manifest.tokens_spent,
             manifest.attempts,
             manifest.fetched_at,
             manifest.server_date,
+            *as_of(manifest),
             manifest.fetch_seconds,
             status,
             run_id,
@@ -127,6 +140,13 @@ def _insert_slice(
     return int(row[0]), row[1]
 
 
+def _landed_paths(store: LandingStore | None, manifest: SliceManifest) -> list[str]:
+    """Where the slice's bodies are now: under the store's root (as recorded without a store)."""
+    if store is None:
+        return [p.path for p in manifest.parts]
+    return [store.locate(p) for p in manifest.parts]
+
+
 def _combined_sha(manifest: SliceManifest) -> str:
     """The body's sha256, or for a paged slice the sha256 of its parts' hashes in order."""
     if len(manifest.parts) == 1:
@@ -134,34 +154,104 @@ def _combined_sha(manifest: SliceManifest) -> str:
     return hashlib.sha256("".join(p.sha256 for p in manifest.parts).encode()).hexdigest()
 
 
-def _delete_previous(conn: psycopg.Connection, ctx: SliceContext, result_type: str) -> int:
-    table = sql.Identifier(RAW_SCHEMA, ctx.report)
+#: Where a slice's as-of time came from (``placewise_ops.slices.as_of_source``).
+AS_OF_DATE_HEADER = "date_header"
+AS_OF_REQUEST_TIME = "request_time"
+
+
+def as_of(manifest: SliceManifest) -> tuple[str, str]:
+    """The time the answer describes, and where that came from.
+
+    The answer's ``Date`` header when the API sends one; an API without it
+    (``date_header=absent``) gets the time the request was made, which is no later than the
+    moment the answer was computed, so "settled" never comes too early. Every consumer (the
+    reconciliation's settled days, sync_status, which answer owns a partition) reads ``as_of``.
+    """
+    if manifest.server_date is not None:
+        return manifest.server_date, AS_OF_DATE_HEADER
+    return manifest.fetched_at, AS_OF_REQUEST_TIME
+
+
+#: The as-of time of a recorded slice, in SQL (``s`` is ``placewise_ops.slices``; rows recorded
+#: before the ``as_of`` column existed fall back the same way ``as_of`` does).
+_SLICE_AS_OF = "coalesce(s.as_of, s.server_date, s.requested_at)"
+
+
+def _days_owned_by_newer(
+    conn: psycopg.Connection, ctx: SliceContext, interval: str, days: list[date], as_of: str
+) -> dict[date, int]:
+    """Partition day -> owning slice, for the days of ``days`` a newer answer owns."""
+    rows = conn.execute(
+        f"""
+        select p.partition_date, p.slice_id
+        from {OPS_SCHEMA}.loaded_partitions p
+        join {OPS_SCHEMA}.slices s on s.slice_id = p.slice_id
+        where p.scope = %s and p.report = %s and p.aggregation = %s and p.interval = %s
+          and p.partition_date = any(%s) and {_SLICE_AS_OF} > %s::timestamptz
+        """,
+        (ctx.scope, ctx.report, ctx.aggregation, interval, days, as_of),
+    ).fetchall()
+    return {day: int(slice_id) for day, slice_id in rows}
+
+
+def _records_owned_by_newer(conn: psycopg.Connection, ctx: SliceContext, as_of: str) -> int | None:
+    """The loaded records slice of the same (report, scope, aggregation) with a newer answer."""
+    row = conn.execute(
+        f"""
+        select s.slice_id from {OPS_SCHEMA}.slices s
+        where s.report = %s and s.scope = %s and s.aggregation = %s and s.status = 'loaded'
+          and {_SLICE_AS_OF} > %s::timestamptz
+        order by s.slice_id desc limit 1
+        """,
+        (ctx.report, ctx.scope, ctx.aggregation, as_of),
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def _delete_previous(
+    conn: psycopg.Connection,
+    ctx: SliceContext,
+    result_type: str,
+    days: list[date] | None = None,
+) -> int:
+    """Delete the rows the slice replaces: its scope's records, or the rows of its window's days
+    (only ``days`` when a newer answer owns the others). A generic table holds several reports."""
+    name, generic = raw_table(ctx.report, result_type)
+    table = sql.Identifier(RAW_SCHEMA, name)
+    of_report = sql.SQL("report = %s and ") if generic else sql.SQL("")
+    head: list[Any] = [ctx.report] if generic else []
     if result_type == "records":
         cur = conn.execute(
-            sql.SQL("delete from {} where _scope = %s and aggregation = %s").format(table),
-            (ctx.scope, ctx.aggregation),
+            sql.SQL("delete from {} where {}_scope = %s and aggregation = %s").format(
+                table, of_report
+            ),
+            (*head, ctx.scope, ctx.aggregation),
         )
         return cur.rowcount
     assert ctx.window is not None
     date_column = sql.Identifier(PARTITION_DATE_COLUMN[result_type])
     extra = sql.SQL(" and interval = %s") if result_type == "timeseries" else sql.SQL("")
-    params: list[Any] = [ctx.scope, ctx.aggregation, ctx.window.start.date(), ctx.window.end]
+    params: list[Any] = [*head, ctx.scope, ctx.aggregation]
+    if days is None:
+        where = sql.SQL("{} >= %s and {} < %s").format(date_column, date_column)
+        params += [ctx.window.start.date(), ctx.window.end]
+    else:
+        where = sql.SQL("{} = any(%s)").format(date_column)
+        params.append(days)
     if result_type == "timeseries":
         params.append(ctx.interval)
     cur = conn.execute(
-        sql.SQL(
-            "delete from {} where _scope = %s and aggregation = %s and {} >= %s and {} < %s{}"
-        ).format(table, date_column, date_column, extra),
+        sql.SQL("delete from {} where {}_scope = %s and aggregation = %s and {}{}").format(
+            table, of_report, where, extra
+        ),
         params,
     )
     return cur.rowcount
 
 
 def _record_partitions(
-    conn: psycopg.Connection, ctx: SliceContext, interval: str, slice_id: int
+    conn: psycopg.Connection, ctx: SliceContext, interval: str, slice_id: int, days: list[date]
 ) -> None:
-    assert ctx.window is not None
-    days = ctx.window.day_list()
     with conn.cursor() as cur:
         cur.executemany(
             f"""
@@ -289,16 +379,26 @@ def _copy_rows(
     slice_id: int,
     loaded_at: datetime,
     stats: PayloadStats,
-) -> None:
-    columns = LINEAGE_COLUMNS + COLUMNS[result_type]
+    keep_days: frozenset[date] | None = None,
+) -> int:
+    """COPY the rows of the slice's parts (only those of ``keep_days`` if given); their number."""
+    name, generic = raw_table(ctx.report, result_type)
+    columns = LINEAGE_COLUMNS + (("report",) if generic else ()) + COLUMNS[result_type]
+    day_index = (
+        COLUMNS[result_type].index(PARTITION_DATE_COLUMN[result_type])
+        if keep_days is not None
+        else -1
+    )
     statement = sql.SQL("copy {} ({}) from stdin").format(
-        sql.Identifier(RAW_SCHEMA, ctx.report),
+        sql.Identifier(RAW_SCHEMA, name),
         sql.SQL(", ").join(sql.Identifier(c) for c in columns),
     )
     builder = ROW_BUILDERS[result_type]
     text = CopyText(conn)
     field = text.field
     tab = "\t"
+    # a generic table's ``report`` column follows the lineage columns
+    report_field = field(ctx.report) + tab if generic else ""
     row_no = 0
     with conn.cursor() as cur, cur.copy(statement) as copy:
         pending: list[str] = []
@@ -308,8 +408,10 @@ def _copy_rows(
             with ExitStack() as stack:
                 fp = stack.enter_context(store.open_part(part))
                 for row in builder(ctx, fp, stats):
+                    if day_index >= 0 and row[day_index] not in keep_days:  # type: ignore[operator]
+                        continue
                     row_no += 1
-                    line = f"{head}{row_no}\t{tab.join(map(field, row))}\n"
+                    line = f"{head}{row_no}\t{report_field}{tab.join(map(field, row))}\n"
                     pending.append(line)
                     size += len(line)
                     if size >= COPY_CHUNK_CHARS:
@@ -318,6 +420,7 @@ def _copy_rows(
                         size = 0
         if pending:
             copy.write("".join(pending))
+    return row_no
 
 
 def load_manifest(
@@ -343,37 +446,62 @@ def load_manifest(
     if unchanged is not None:
         return unchanged
     stats = PayloadStats()
+    answer_as_of, _ = as_of(manifest)
     try:
         with conn.transaction():
             conn.execute(
                 "select pg_advisory_xact_lock(hashtext(%s))",
                 (f"{ctx.report}|{ctx.scope}|{ctx.aggregation}|{manifest.interval}",),
             )
-            slice_id, loaded_at = _insert_slice(
-                conn, manifest, result_type, SliceStatus.LOADED, run_id
+            # the days this slice takes: all of its window's but those a newer answer owns
+            all_days = ctx.window.day_list() if windowed and ctx.window else []
+            newer = (
+                _days_owned_by_newer(conn, ctx, manifest.interval, all_days, answer_as_of)
+                if windowed
+                else {}
             )
-            _delete_previous(conn, ctx, result_type)
-            _copy_rows(conn, store, manifest, ctx, result_type, slice_id, loaded_at, stats)
+            days = [d for d in all_days if d not in newer]
             if windowed:
-                _record_partitions(conn, ctx, manifest.interval, slice_id)
+                owner = next(iter(newer.values())) if newer and not days else None
+            else:
+                owner = _records_owned_by_newer(conn, ctx, answer_as_of)
+            if owner is not None:
+                return _superseded_on_arrival(conn, store, manifest, result_type, owner, run_id)
+            slice_id, loaded_at = _insert_slice(
+                conn, store, manifest, result_type, SliceStatus.LOADED, run_id
+            )
+            only = days if newer else None
+            _delete_previous(conn, ctx, result_type, only)
+            keep = frozenset(only) if only is not None else None
+            stats.rows = _copy_rows(
+                conn, store, manifest, ctx, result_type, slice_id, loaded_at, stats, keep
+            )
+            if windowed:
+                _record_partitions(conn, ctx, manifest.interval, slice_id, days)
             _supersede(conn, manifest, ctx, slice_id, windowed)
             elapsed = time.monotonic() - started
             conn.execute(
                 f"""update {OPS_SCHEMA}.slices set rows = %s, load_seconds = %s,
-                    unknown_enum_values = %s::jsonb where slice_id = %s""",
+                    dropped_buckets = %s, unknown_enum_values = %s::jsonb
+                    where slice_id = %s""",
                 (
                     stats.rows,
                     elapsed,
+                    stats.dropped_buckets,
                     json.dumps(dict(stats.unknown_enum_values))
                     if stats.unknown_enum_values
                     else None,
                     slice_id,
                 ),
             )
-    except (BadPayloadError, ResultShapeError, UnicodeDecodeError) as exc:
-        reason = f"{type(exc).__name__}: {exc}"
-        quarantine_id = quarantine(conn, manifest, reason, run_id=run_id)
-        paths = ", ".join(p.path for p in manifest.parts)
+    except (BadPayloadError, ResultShapeError, UnicodeDecodeError, psycopg.errors.DataError) as exc:
+        # the database's message spans lines (DETAIL, CONTEXT): one line in the reason
+        reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        empty = [i for i, p in enumerate(manifest.parts) if p.bytes == 0]
+        if empty:  # say so plainly rather than only through the parser's complaint
+            reason = f"empty body (0 bytes) in part {empty[0]}: {reason}"
+        quarantine_id = quarantine(conn, manifest, reason, run_id=run_id, store=store)
+        paths = ", ".join(_landed_paths(store, manifest))
         raise QuarantinedError(
             f"{manifest.report} {manifest.scope} agg={manifest.aggregation} "
             f"window {manifest.window_start}..{manifest.window_end}: payload quarantined "
@@ -387,12 +515,53 @@ def load_manifest(
             manifest.scope,
             dict(stats.unknown_enum_values),
         )
+    if stats.dropped_buckets:
+        log.info(
+            "%s: %d bucket(s) of the answer lie outside the slice's days and were dropped",
+            manifest.slice_key,
+            stats.dropped_buckets,
+        )
+    if manifest.server_date is None:
+        log.info(
+            "%s: the answer has no Date header; its as-of time is the request time %s",
+            manifest.slice_key,
+            manifest.fetched_at,
+        )
     return LoadResult(
         slice_id=slice_id,
         slice_key=manifest.slice_key,
         rows=stats.rows,
         load_seconds=elapsed,
         unknown_enum_values=dict(stats.unknown_enum_values),
+        dropped_buckets=stats.dropped_buckets,
+    )
+
+
+def _superseded_on_arrival(
+    conn: psycopg.Connection,
+    store: LandingStore,
+    manifest: SliceManifest,
+    result_type: str,
+    owner: int,
+    run_id: str | None,
+) -> LoadResult:
+    """Record a slice whose every partition a newer answer owns: ``superseded``, nothing loaded."""
+    slice_id, _ = _insert_slice(conn, store, manifest, result_type, SliceStatus.SUPERSEDED, run_id)
+    detail = (
+        f"answer as of {as_of(manifest)[0]} is older than that of slice {owner}, "
+        "which owns its partitions"
+    )
+    conn.execute(
+        f"update {OPS_SCHEMA}.slices set status_detail = %s, load_seconds = 0 where slice_id = %s",
+        (detail, slice_id),
+    )
+    log.info("%s: %s", manifest.slice_key, detail)
+    return LoadResult(
+        slice_id=slice_id,
+        slice_key=manifest.slice_key,
+        rows=0,
+        load_seconds=0.0,
+        superseded=True,
     )
 
 
@@ -434,13 +603,20 @@ def _identical_current(
 
 
 def quarantine(
-    conn: psycopg.Connection, manifest: SliceManifest, reason: str, *, run_id: str | None = None
+    conn: psycopg.Connection,
+    manifest: SliceManifest,
+    reason: str,
+    *,
+    run_id: str | None = None,
+    store: LandingStore | None = None,
 ) -> int:
-    """Record a rejected slice (status 'quarantined' + a quarantine row); the raw file stays."""
+    """Record a rejected slice (status 'quarantined' + a quarantine row); the raw file stays.
+
+    With ``store``, the landed paths recorded are where the bodies are under its root.
+    """
+    result_type = context_of(manifest).spec.result_type
     with conn.transaction():
-        _insert_slice(
-            conn, manifest, context_of(manifest).spec.result_type, SliceStatus.QUARANTINED, run_id
-        )
+        _insert_slice(conn, store, manifest, result_type, SliceStatus.QUARANTINED, run_id)
         row = conn.execute(
             f"""
             insert into {OPS_SCHEMA}.quarantine
@@ -456,7 +632,7 @@ def quarantine(
                 manifest.aggregation,
                 manifest.window_start,
                 manifest.window_end,
-                [p.path for p in manifest.parts],
+                _landed_paths(store, manifest),
                 reason,
                 run_id,
             ),

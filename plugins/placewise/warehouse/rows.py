@@ -2,10 +2,18 @@
 
 A payload is never loaded on trust: the shape is checked by the streaming parsers of
 ``placewise.formats`` and the content here (club ids that belong to the request, buckets
-inside the requested window, non-negative counts, known timezones). Anything wrong raises
-``BadPayloadError``, which makes the loader roll back and quarantine the slice. Enum values the
-catalog does not know are *kept* and counted, so a new value in the API never breaks a nightly run
-and never silently disappears.
+inside the requested window and on the interval's grid, non-negative whole counts, known
+timezones), plus everything the warehouse could not hold or staging could not cast: NUL
+characters, numbers beyond ``bigint``, ids that are no integers, timestamps that are no
+timestamps (the rules of ``placewise.warehouse.casts``). The grain of the raw table is enforced
+per slice: one row per series label (statistics), per label and bucket (timeseries) and per
+record key (records), each with its club, so a repeated series or record can never double a
+figure. A timeseries bucket that starts at ``to`` (the docs' own example answers with one) is
+not loaded but dropped and counted (``PayloadStats.dropped_buckets``): a slice owns its window's
+days, and that bucket belongs to the next window's. Anything wrong raises ``BadPayloadError``,
+which makes the loader roll back and quarantine the slice. Enum values the catalog does not know
+are *kept* and counted, so a new value in the API never breaks a nightly run and never silently
+disappears.
 """
 
 from __future__ import annotations
@@ -24,13 +32,22 @@ from placewise.api.catalog import ReportSpec, get_report
 from placewise.api.contract import KEY_CLUB_LABEL, RANGE_TIMEZONE_LOCAL
 from placewise.api.errors import ResultShapeError
 from placewise.extract.plan import NO_AGGREGATION
-from placewise.extract.windows import Window
+from placewise.extract.windows import Window, floor_to_interval
 from placewise.formats.results import iter_records, parse_statistics, parse_timeseries
+from placewise.warehouse.casts import (
+    BIGINT_MAX,
+    BIGINT_MIN,
+    cast_problem,
+    nested_timestamps,
+    typed_fields,
+)
 
 #: Record fields whose name ends so are counts: null or a non-negative number.
 _COUNT_SUFFIX = "_count"
 #: Label/record shapes (key tuples) kept per body before the cache is dropped and rebuilt.
 _MAX_SHAPES = 64
+#: Timestamps known valid kept per body before the cache is dropped (it only caps it).
+_MAX_TIMES = 4096
 _ABSENT = object()
 
 
@@ -66,6 +83,47 @@ class PayloadStats:
     rows: int = 0
     unknown_enum_values: Counter[str] = field(default_factory=Counter)
     timezones: set[str] = field(default_factory=set)
+    #: The grain keys seen so far in the slice (shared by all its parts): a repeat is refused.
+    grain: set[Any] = field(default_factory=set)
+    #: Buckets of the answer outside the slice's own days, dropped rather than loaded: a
+    #: timeseries may carry the bucket starting at ``to`` (variant ``window_end=bucket_at_to``),
+    #: which belongs to the next window's days.
+    dropped_buckets: int = 0
+
+
+def _find_nul(value: Any, path: str = "") -> str | None:
+    """The key path of the first string (value or key) holding a NUL character, or None."""
+    if type(value) is str:
+        return (path or "value") if "\x00" in value else None
+    if type(value) is dict:
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if "\x00" in key:
+                return f"key {where!r}"
+            found = _find_nul(item, where)
+            if found is not None:
+                return found
+    elif type(value) is list:
+        for i, item in enumerate(value):
+            found = _find_nul(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
+
+
+def may_hold_nul(text: str) -> bool:
+    """Whether the JSON text of a value may hold a NUL character (one substring search each);
+    ``refuse_nul`` then walks the value to be sure and to name where it is."""
+    return "\\u0000" in text or "\x00" in text
+
+
+def refuse_nul(value: Any, where: str) -> None:
+    """Refuse a NUL character anywhere in ``value``: PostgreSQL text and jsonb cannot hold it."""
+    found = _find_nul(value)
+    if found is not None:
+        raise BadPayloadError(
+            f"{where}: NUL character (\\u0000) in {found}; PostgreSQL text cannot hold it"
+        )
 
 
 def _json_number(value: Any) -> Any:
@@ -123,6 +181,14 @@ class _Shape(NamedTuple):
 
     enum_keys: tuple[str, ...]
     count_keys: tuple[str, ...]
+    #: the keys that staging casts to bigint (counts aside: ``count`` checks those)
+    bigint_keys: tuple[str, ...]
+    #: (key, type staging casts it to) of the other keys that staging casts
+    other_keys: tuple[tuple[str, str], ...]
+    #: (key, paths inside it that staging casts to timestamptz) of the object keys with some
+    nested_keys: tuple[tuple[str, frozenset[tuple[str, ...]]], ...]
+    #: The keys in sorted order (a label's grain key is its values in this order)
+    sorted_order: tuple[str, ...]
 
 
 class _ContentRules:
@@ -145,6 +211,11 @@ class _ContentRules:
         self._enum_fields = {
             name: frozenset(f.enum_values) for name, f in spec.fields.items() if f.enum_values
         }
+        self._typed = typed_fields(ctx.report)
+        self._nested = nested_timestamps(ctx.report)
+        self._valid_times: set[Any] = set()
+        self._last_keys: dict[str, Any] | None = None
+        self._last_shape = _Shape((), (), (), (), (), ())
         self._shapes: dict[tuple[str, ...], _Shape] = {}
         self._zones: dict[str, ZoneInfo] = {}
 
@@ -154,17 +225,88 @@ class _ContentRules:
 
     # -- counts -----------------------------------------------------------------------------------
 
-    def count(self, value: Any, what: str, index: int, detail: str = "") -> int | float:
-        """A count as it is stored: a non-negative number (null is handled by the caller)."""
-        if type(value) is int and value >= 0:
+    def count(self, value: Any, what: str, index: int, detail: str = "") -> int:
+        """A count as it is stored: a non-negative whole number that fits ``bigint`` (staging
+        casts counts to it; null is handled by the caller)."""
+        if type(value) is int and 0 <= value <= BIGINT_MAX:
             return value
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        where = self.at(what, index, detail)
+        if isinstance(value, Decimal | float) and not isinstance(value, bool):
+            if value < 0:
+                raise BadPayloadError(f"{where}: negative count {value!r}")
             raise BadPayloadError(
-                f"{self.at(what, index, detail)}: value {value!r} is not a number"
+                f"{where}: count {value} is not a whole number (staging would round it)"
             )
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise BadPayloadError(f"{where}: value {value!r} is not a number")
         if value < 0:
-            raise BadPayloadError(f"{self.at(what, index, detail)}: negative count {value!r}")
-        return value
+            raise BadPayloadError(f"{where}: negative count {value!r}")
+        raise BadPayloadError(f"{where}: count {value} is beyond the warehouse's bigint range")
+
+    def duplicate(self, what: str, index: int, name: str) -> BadPayloadError:
+        """The error for a second row of the same grain key in one slice (it would double a
+        figure); the builders test membership inline, as that runs for every row."""
+        return BadPayloadError(f"{self.at(what, index)}: duplicate {name}")
+
+    def label_key(self, label: dict[str, Any], club: int | None) -> tuple[Any, ...]:
+        """The grain key of a series label: its club and its content whatever the key order.
+
+        Its keys and values in sorted key order. A label value that is an object or an array
+        (unhashable) is refused: a label names its series by scalar values.
+        """
+        shape = self._last_shape if self._last_keys is label else self.shape(label)
+        order = shape.sorted_order
+        values = tuple(map(label.__getitem__, order))
+        try:
+            hash(values)
+        except TypeError:  # an object or array: a label names its series by scalars only
+            key, value = next((k, v) for k, v in label.items() if type(v) in (dict, list))
+            kind = "an object" if type(value) is dict else "an array"
+            raise BadPayloadError(
+                f"{self.where}: label {key} is {kind}, not a scalar: {_compact_json(value)}"
+            ) from None
+        return club, order, values
+
+    def typed(self, mapping: dict[str, Any], shape: _Shape, what: str, index: int) -> None:
+        """Refuse a value that staging's cast for its key could not take.
+
+        ``bigint`` keys (ids, the common case) are decided inline; timestamps already seen in
+        the body are not parsed again (nested ranges repeat across records).
+        """
+        for key in shape.bigint_keys:
+            value = mapping[key]
+            if value is None or (type(value) is int and BIGINT_MIN <= value <= BIGINT_MAX):
+                continue
+            self._refuse(key, cast_problem("bigint", value), what, index)
+        for key, pg_type in shape.other_keys:
+            value = mapping[key]
+            if value is not None and (type(value) is not str or value not in self._valid_times):
+                self._check(key, pg_type, value, what, index)
+        for key, paths in shape.nested_keys:
+            ranges = mapping[key]
+            if type(ranges) is not dict:
+                continue
+            for outer, inner in ranges.items():
+                if type(inner) is not dict:
+                    continue
+                for end, leaf in inner.items():
+                    if (
+                        leaf is not None
+                        and (outer, end) in paths
+                        and (type(leaf) is not str or leaf not in self._valid_times)
+                    ):
+                        self._check(f"{key}.{outer}.{end}", "timestamptz", leaf, what, index)
+
+    def _check(self, key: str, pg_type: str, value: Any, what: str, index: int) -> None:
+        self._refuse(key, cast_problem(pg_type, value), what, index)
+        if type(value) is str:
+            if len(self._valid_times) >= _MAX_TIMES:
+                self._valid_times.clear()
+            self._valid_times.add(value)
+
+    def _refuse(self, key: str, problem: str | None, what: str, index: int) -> None:
+        if problem is not None:
+            raise BadPayloadError(f"{self.at(what, index)}: {key} {problem}")
 
     # -- clubs ------------------------------------------------------------------------------------
 
@@ -174,12 +316,17 @@ class _ContentRules:
         A named club must be an integer and one of the request's clubs.
         """
         clubs = self._clubs
-        if type(raw) is int and (raw in clubs or not clubs):
+        if type(raw) is int and raw in clubs:
             return raw
         if raw is None:
             return self.no_club(key, what, index)
         if isinstance(raw, bool) or not isinstance(raw, int):
             raise BadPayloadError(f"{self.at(what, index)}: {key} {raw!r} is not an integer")
+        problem = cast_problem("bigint", raw)
+        if problem is not None:
+            raise BadPayloadError(f"{self.at(what, index)}: {key} {problem}")
+        if not clubs:
+            return raw
         raise BadPayloadError(
             f"{self.at(what, index)}: {what} of club {raw} does not belong to the request "
             f"({self._ctx.scope})"
@@ -189,15 +336,29 @@ class _ContentRules:
         """The club of a row that names none.
 
         In a single-club answer, the club asked for. Across clubs, none if the aggregation sums
-        over clubs (the catalog's ``AggregationSpec.drops_club``: ``total_*`` and the like);
-        any other cross-club row must name its club.
+        over clubs (the catalog's ``AggregationSpec.drops_club``: ``total_*`` and the like), and
+        none for a series without aggregation: customers sharing a timezone may be answered one
+        merged series (variant ``same_tz_merge=merged``), which is the cross-club total. Any
+        other cross-club row must name its club. The catalog takes the API's own Metadata first
+        (``placewise.api.live_catalog``), so an aggregation the API offers and the docs did not
+        show is known; one neither describes is a bad payload naming it, not a crash.
         """
         ctx = self._ctx
         if not ctx.is_multi:
             return ctx.single_club
-        agg = ctx.spec.aggregation(None if ctx.aggregation == NO_AGGREGATION else ctx.aggregation)
-        if agg is not None and agg.drops_club:
+        if what == "series" and ctx.aggregation == NO_AGGREGATION:
             return None
+        if ctx.aggregation != NO_AGGREGATION:
+            agg = ctx.spec.aggregations.get(ctx.aggregation)
+            if agg is None:
+                raise BadPayloadError(
+                    f"{self.at(what, index)}: cross-club {what} without {key} for aggregation "
+                    f"{ctx.aggregation!r}, which neither the catalog nor the API's cached "
+                    "Metadata describes: run `placewise doctor` to refresh the Metadata, then "
+                    "replay the slice"
+                )
+            if agg.drops_club:
+                return None
         raise BadPayloadError(f"{self.at(what, index)}: cross-club {what} without {key}")
 
     # -- timezones --------------------------------------------------------------------------------
@@ -227,6 +388,21 @@ class _ContentRules:
             shape = self._shapes[keys] = _Shape(
                 tuple(k for k in keys if k in self._enum_fields),
                 tuple(k for k in keys if k.endswith(_COUNT_SUFFIX)),
+                # counts are checked by ``count`` and club keys by ``club`` (ranges included)
+                tuple(
+                    k
+                    for k in keys
+                    if self._typed.get(k) == "bigint"
+                    and not k.endswith(_COUNT_SUFFIX)
+                    and k not in (KEY_CLUB_LABEL, self._club_field)
+                ),
+                tuple(
+                    (k, self._typed[k])
+                    for k in keys
+                    if k in self._typed and self._typed[k] != "bigint"
+                ),
+                tuple((k, frozenset(self._nested[k])) for k in keys if k in self._nested),
+                tuple(sorted(keys)),
             )
         return shape
 
@@ -253,7 +429,10 @@ class _ContentRules:
             key = self._club_field
             raw = label[key]
         club = self.club(raw, key, "series", index)
-        self.note_enums(label)
+        shape = self.note_enums(label)
+        self._last_keys, self._last_shape = label, shape  # for label_key, called next
+        if shape.bigint_keys or shape.other_keys:
+            self.typed(label, shape, "series", index)
         return club
 
     def record(self, record: dict[str, Any], index: int) -> int | None:
@@ -269,10 +448,12 @@ class _ContentRules:
                 )
             raw = None
         club = self.club(raw, self._club_field, "record", index)
-        for key in self.note_enums(record).count_keys:
+        shape = self.note_enums(record)
+        for key in shape.count_keys:
             value = record[key]
             if value is not None:
                 self.count(value, "record", index, key)
+        self.typed(record, shape, "record", index)
         return club
 
 
@@ -288,6 +469,9 @@ def statistics_rows(
     where = rules.where
     if ctx.window is None:
         raise BadPayloadError(f"{where}: statistics slice without a window")
+    if (header.from_ is None) != (header.to is None):
+        given, missing = ("from", "to") if header.to is None else ("to", "from")
+        raise BadPayloadError(f"{where}: answer echoes {given!r} without {missing!r}")
     if header.from_ is not None and header.to is not None:
         start, _ = parse_api_time(header.from_)
         end, _ = parse_api_time(header.to)
@@ -302,8 +486,16 @@ def statistics_rows(
     aggregation, start, end = ctx.aggregation, ctx.window.start, ctx.window.end
     stat_date = start.date()
     range_timezone = header.range_timezone
-    count, label_rules, zone = rules.count, rules.label, rules.zone
+    count, label_rules, zone, label_key = rules.count, rules.label, rules.zone, rules.label_key
+    seen = stats.grain
+    inside = (
+        None if header.time_buckets is None else _buckets_inside(header.time_buckets, ctx.window)
+    )
+    if inside is not None:
+        stats.dropped_buckets += inside.count(False)
     for index, (label, series_timezone, value) in enumerate(series):
+        if inside is not None and type(value) is list:  # a bucketed series: its values
+            value = _window_total(value, inside, rules, index)
         if value is None:
             continue
         value = count(value, "series", index)
@@ -311,6 +503,13 @@ def statistics_rows(
         timezone = series_timezone if is_local else range_timezone
         if timezone is not None:
             zone(timezone, "series", index)
+        text = _compact_json(label)
+        if may_hold_nul(text):
+            refuse_nul(label, rules.at("series", index))
+        size = len(seen)
+        seen.add(label_key(label, club))
+        if len(seen) == size:
+            raise rules.duplicate("series", index, f"series {text}")
         stats.rows += 1
         yield (
             club,
@@ -319,9 +518,28 @@ def statistics_rows(
             end,
             stat_date,
             timezone if club is not None else None,
-            _compact_json(label),
+            text,
             value,
         )
+
+
+def _buckets_inside(time_buckets: list[str], window: Window) -> list[bool]:
+    """Per bucket of a bucketed statistics answer: does it start inside the slice's window?"""
+    return [window.start <= parse_api_time(b)[0] < window.end for b in time_buckets]
+
+
+def _window_total(
+    values: list[Any], inside: list[bool], rules: _ContentRules, index: int
+) -> int | float | None:
+    """The total of a bucketed statistics series over the slice's window: the sum of its
+    values in the buckets inside it (None when it has none there)."""
+    total: int | float | None = None
+    for position, (value, keep) in enumerate(zip(values, inside, strict=True)):
+        if value is None or not keep:
+            continue
+        value = rules.count(value, "series", index, f"bucket {position}")
+        total = value if total is None else total + value
+    return total
 
 
 TimeseriesRow = tuple[
@@ -345,22 +563,40 @@ def timeseries_rows(
     if header.interval and ctx.interval and header.interval != ctx.interval:
         raise BadPayloadError(f"{where}: interval {header.interval!r}, asked {ctx.interval!r}")
     buckets = [parse_api_time(b) for b in header.time_buckets]
+    # A slice owns its window's days. The bucket starting at `to` (window_end=bucket_at_to, as
+    # the docs' own example answers) belongs to the next window's days: it is dropped and
+    # counted, so adjacent windows never load a day twice. Any other bucket outside the window
+    # is an answer to another question than the one asked, and refused.
+    owned = [True] * len(buckets)
     if ctx.window is not None:
-        for local, _ in buckets:
-            if not (ctx.window.start <= local < ctx.window.end):
+        for position, (local, _) in enumerate(buckets):
+            if local == ctx.window.end:
+                owned[position] = False
+            elif not (ctx.window.start <= local < ctx.window.end):
                 raise BadPayloadError(
                     f"{where}: bucket {local.isoformat()} is outside the requested window "
                     f"{ctx.window.label()}"
                 )
-    # per bucket: local time, its date, its instant if the body gave one, its name in messages
+    stats.dropped_buckets += owned.count(False)
+    _check_bucket_grid(buckets, header.interval or ctx.interval, ctx.window, where)
+    # per owned bucket: its position, local time, date, instant if the body gave one, its name
     columns = [
-        (local, local.date(), instant, f"bucket {local.isoformat()}") for local, instant in buckets
+        (position, local, local.date(), instant, f"bucket {local.isoformat()}")
+        for position, ((local, instant), keep) in enumerate(zip(buckets, owned, strict=True))
+        if keep
     ]
     interval = header.interval or ctx.interval
     aggregation = ctx.aggregation
     count = rules.count
     for index, item in enumerate(series):
         club = rules.label(item.label, index)
+        label = _compact_json(item.label)
+        if may_hold_nul(label):
+            refuse_nul(item.label, rules.at("series", index))
+        size = len(stats.grain)
+        stats.grain.add(rules.label_key(item.label, club))
+        if len(stats.grain) == size:
+            raise rules.duplicate("series", index, f"series {label}")
         if is_local:
             zone = rules.zone(item.timezone, "series", index)
             timezone: str | None = item.timezone
@@ -369,8 +605,13 @@ def timeseries_rows(
             timezone = header.range_timezone
             if timezone:
                 stats.timezones.add(timezone)
-        label = _compact_json(item.label)
-        for (local, day, instant, name), value in zip(columns, item.values, strict=True):
+        values = item.values
+        if len(values) != len(buckets):
+            raise BadPayloadError(
+                f"{rules.at('series', index)}: {len(values)} values for {len(buckets)} buckets"
+            )
+        for position, local, day, instant, name in columns:
+            value = values[position]
             if value is None:
                 continue
             value = count(value, "series", index, name)
@@ -388,6 +629,35 @@ def timeseries_rows(
             )
 
 
+def _check_bucket_grid(
+    buckets: list[tuple[datetime, datetime | None]],
+    interval: str,
+    window: Window | None,
+    where: str,
+) -> None:
+    """Refuse a repeated bucket and one off the interval's grid: each would add a second row for
+    a time the other buckets already cover.
+
+    A bucket is the wall-clock time with its offset when the body gives one (the hour that
+    repeats when DST ends is two buckets). The first bucket may start at the window's start
+    (a window that starts inside a week or a month).
+    """
+    seen: set[tuple[datetime, datetime | None]] = set()
+    grid = interval in ("5m", "1h", "1d", "1w", "1mo")
+    for local, instant in buckets:
+        if (local, instant) in seen:
+            raise BadPayloadError(f"{where}: duplicate bucket {local.isoformat()}")
+        seen.add((local, instant))
+        if (
+            grid
+            and floor_to_interval(local, interval) != local
+            and (window is None or local != window.start)
+        ):
+            raise BadPayloadError(
+                f"{where}: bucket {local.isoformat()} is not aligned to the {interval} interval"
+            )
+
+
 RecordsRow = tuple[int | None, str, str, str]
 
 
@@ -399,16 +669,29 @@ def records_rows(ctx: SliceContext, fp: IO[bytes], stats: PayloadStats) -> Itera
     aggregation = ctx.aggregation
     record_rules = rules.record
     stream = iter_records(fp, keep_raw=True)
+    first_key = key_fields[0] if key_fields else None
+    seen, at = stats.grain, rules.at
     for index, record in enumerate(stream):
         club = record_rules(record, index)
         if single_key is not None:
             value = record.get(single_key)
             key = "" if value is None else str(value)
         else:
+            value = record.get(first_key) if first_key is not None else ""
             key = "|".join("" if record.get(k) is None else str(record.get(k)) for k in key_fields)
-        stats.rows += 1
+        if value is None:
+            raise BadPayloadError(f"{at('record', index)}: record has no {first_key}")
         text = stream.raw
-        yield club, aggregation, key, text if text is not None else _compact_json(record)
+        if text is None:
+            text = _compact_json(record)
+        if may_hold_nul(text):
+            refuse_nul(record, at("record", index))
+        size = len(seen)
+        seen.add((club, key))
+        if len(seen) == size:
+            raise rules.duplicate("record", index, f"record key {key!r}")
+        stats.rows += 1
+        yield club, aggregation, key, text
 
 
 ROW_BUILDERS = {

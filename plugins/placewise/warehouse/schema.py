@@ -36,6 +36,8 @@ OPS_TABLES: tuple[str, ...] = (
     "clubs",
     "quarantine",
     "api_token_buckets",
+    "api_findings",
+    "report_metadata",
 )
 
 
@@ -58,6 +60,7 @@ TIMESERIES_REPORTS: tuple[str, ...] = (
     "links_visits_history",
     "member_balance",
     "members_count_history",
+    "members_count_snapshot",
 )
 RECORDS_REPORTS: tuple[str, ...] = (
     "sendings",
@@ -66,6 +69,13 @@ RECORDS_REPORTS: tuple[str, ...] = (
     "members",
     "members_grouped_count",
 )
+#: Per result type, the raw table of every report without a table of its own: a report the
+#: API's Metadata describes and the static catalog lacks is loaded there, keyed by ``report``.
+GENERIC_TABLES: dict[str, str] = {
+    "statistics": "generic_statistics",
+    "timeseries": "generic_series",
+    "records": "generic_records",
+}
 
 _LINEAGE = """
     _slice_id         bigint      not null,
@@ -139,6 +149,12 @@ create table if not exists {OPS_SCHEMA}.slices (
     run_id            text,
     unknown_enum_values jsonb
 );
+-- Columns added after the first release (idempotent for warehouses migrated before):
+-- buckets of an answer outside the slice's own days, dropped rather than loaded; and the
+-- as-of time of the answer: its Date header, else the time it was requested.
+alter table {OPS_SCHEMA}.slices add column if not exists dropped_buckets integer not null default 0;
+alter table {OPS_SCHEMA}.slices add column if not exists as_of timestamptz;
+alter table {OPS_SCHEMA}.slices add column if not exists as_of_source text;
 create index if not exists slices_key_idx on {OPS_SCHEMA}.slices (slice_key, slice_id);
 create index if not exists slices_report_idx on {OPS_SCHEMA}.slices (report, scope, status);
 -- The loaded slices of one (report, scope, aggregation, interval) whose window ends after a
@@ -213,11 +229,40 @@ begin
     end if;
 end
 $$;
+
+-- What `placewise doctor` found, one row per assumption and run (the table it prints).
+create table if not exists {OPS_SCHEMA}.api_findings (
+    run_id       text        not null,
+    position     integer     not null,
+    checked_at   timestamptz not null,
+    api_url      text        not null,
+    assumption   text        not null,
+    variant      text,
+    value        text,
+    we_assume    text        not null,
+    api_does     text        not null,
+    verdict      text        not null,
+    tokens       integer     not null,
+    blocker      text,
+    primary key (run_id, position)
+);
+
+-- The API's own Metadata of each report, as the doctor last read it: the live catalog.
+create table if not exists {OPS_SCHEMA}.report_metadata (
+    report       text        primary key,
+    metadata     jsonb       not null,
+    api_url      text        not null,
+    fetched_at   timestamptz not null
+);
 """
 
 
-def raw_table_ddl(report: str, result_type: str) -> str:
-    """Return the CREATE TABLE statement of one report's raw table."""
+def raw_table_ddl(report: str, result_type: str, *, generic: bool = False) -> str:
+    """Return the CREATE TABLE statement of one report's raw table.
+
+    A ``generic`` table holds several reports: its rows carry the ``report`` they belong to,
+    which leads the partition index as the slice replacement deletes by it.
+    """
     columns = {
         "statistics": _STATISTICS_COLUMNS,
         "timeseries": _TIMESERIES_COLUMNS,
@@ -228,6 +273,9 @@ def raw_table_ddl(report: str, result_type: str) -> str:
         "timeseries": "_scope, aggregation, interval, bucket_date",
         "records": "_scope, aggregation",
     }[result_type]
+    if generic:
+        columns = "    report           text        not null," + columns
+        partition_columns = "report, " + partition_columns
     return (
         f"create table if not exists {RAW_SCHEMA}.{report} ({_LINEAGE}{columns});\n"
         f"create index if not exists {report}_slice_idx on {RAW_SCHEMA}.{report} (_slice_id);\n"
@@ -244,6 +292,20 @@ def all_raw_tables() -> Iterable[tuple[str, str]]:
         yield report, "timeseries"
     for report in RECORDS_REPORTS:
         yield report, "records"
+
+
+def generic_table_ddl(result_type: str) -> str:
+    """The CREATE TABLE of one generic raw table: a report's own columns plus ``report``."""
+    return raw_table_ddl(GENERIC_TABLES[result_type], result_type, generic=True)
+
+
+def raw_table(report: str, result_type: str) -> tuple[str, bool]:
+    """The raw table a report loads into and whether it is a generic one (keyed by report)."""
+    own = {"statistics": STATISTICS_REPORTS, "timeseries": TIMESERIES_REPORTS,
+           "records": RECORDS_REPORTS}[result_type]  # fmt: skip
+    if report in own:
+        return report, False
+    return GENERIC_TABLES[result_type], True
 
 
 def connect(conninfo: str) -> psycopg.Connection:
@@ -265,6 +327,8 @@ def migrate(conn: psycopg.Connection) -> None:
         conn.execute(f"create schema if not exists {RAW_SCHEMA}")
         for report, result_type in all_raw_tables():
             conn.execute(raw_table_ddl(report, result_type))
+        for result_type in GENERIC_TABLES:
+            conn.execute(generic_table_ddl(result_type))
 
 
 def migrate_warehouse(conninfo: str) -> None:
@@ -275,16 +339,38 @@ def migrate_warehouse(conninfo: str) -> None:
 
 def expected_tables() -> list[str]:
     """Every table ``migrate`` creates, as ``schema.table``."""
-    return [f"{OPS_SCHEMA}.{t}" for t in OPS_TABLES] + [
-        f"{RAW_SCHEMA}.{report}" for report, _ in all_raw_tables()
-    ]
+    return (
+        [f"{OPS_SCHEMA}.{t}" for t in OPS_TABLES]
+        + [f"{RAW_SCHEMA}.{report}" for report, _ in all_raw_tables()]
+        + [f"{RAW_SCHEMA}.{table}" for table in GENERIC_TABLES.values()]
+    )
+
+
+#: Columns ``migrate`` adds to tables that older warehouses already have (``schema.table.column``).
+ADDED_COLUMNS: tuple[str, ...] = (
+    f"{OPS_SCHEMA}.slices.dropped_buckets",
+    f"{OPS_SCHEMA}.slices.as_of",
+    f"{OPS_SCHEMA}.slices.as_of_source",
+)
 
 
 def missing_tables(conn: psycopg.Connection) -> list[str]:
-    """The tables ``migrate`` would create that the warehouse does not have (one query)."""
+    """The tables ``migrate`` would create that the warehouse does not have, and the columns
+    it would add to the tables it has (one query)."""
     wanted = expected_tables()
     rows = conn.execute(
-        "select name from unnest(%s::text[]) as name where to_regclass(name) is null", (wanted,)
+        """
+        select name from unnest(%s::text[]) as name where to_regclass(name) is null
+        union all
+        select name from unnest(%s::text[]) as name
+        where to_regclass(split_part(name, '.', 1) || '.' || split_part(name, '.', 2)) is not null
+          and not exists (
+            select 1 from information_schema.columns c
+            where c.table_schema = split_part(name, '.', 1)
+              and c.table_name = split_part(name, '.', 2)
+              and c.column_name = split_part(name, '.', 3))
+        """,
+        (wanted, list(ADDED_COLUMNS)),
     ).fetchall()
     return [name for (name,) in rows]
 

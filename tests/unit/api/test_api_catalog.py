@@ -6,6 +6,7 @@ EXPECTED = {
     "members_grouped_count": ("records", 2),
     "member_balance": ("timeseries", 3),
     "members_count_history": ("timeseries", 3),
+    "members_count_snapshot": ("timeseries", 3),
     "sendings": ("records", 2),
     "sendings_events_history": ("timeseries", 3),
     "sendings_recipients_statistics": ("timeseries", 3),
@@ -92,3 +93,23 @@ def test_intervals_only_for_timeseries():
 def test_unknown_aggregation_names_the_known_ones():
     with pytest.raises(ValueError, match="total_channel"):
         get_report("sendings_stats").aggregation("by_moon_phase")
+
+
+def test_members_count_snapshot_is_the_documented_report():
+    spec = get_report("members_count_snapshot")
+    assert spec.permit == "Reporting:Api:Report:MembersCountSnapshot"
+    assert spec.intervals == ("1h", "1d", "1w", "1mo")
+    assert spec.club_field == "community_id"
+    assert spec.label_keys(None) == ()
+
+
+def test_member_count_reports_aggregate_by_grouping_type_with_type_and_value_labels():
+    for name in ("members_count_history", "members_count_snapshot"):
+        spec = get_report(name)
+        assert spec.label_keys("grouping_type") == ("grouping_type", "grouping_value")
+        assert spec.label_keys(None) == ()
+        assert spec.field("grouping_value").filterable
+
+
+def test_member_balance_aggregates_by_consents_with_type_and_consents_labels():
+    assert get_report("member_balance").label_keys("consents") == ("type", "consents")

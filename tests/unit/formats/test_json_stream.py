@@ -297,7 +297,7 @@ def test_every_truncation_of_a_body_raises(shape, read_chunk):
         "statistics": lambda fp: list(parse_statistics(fp, read_chunk=read_chunk)[1]),
     }[shape]
     for length in range(len(raw)):
-        with pytest.raises(ResultShapeError):
+        with pytest.raises(ResultShapeError, match="ended before the JSON value was complete"):
             parse(io.BytesIO(raw[:length]))
 
 
