@@ -279,7 +279,7 @@ def measure_e2e(workdir: Path) -> dict[str, tuple[E2eResult, E2eResult]]:
     args = ["--seed", "42", "--clubs", "3", "--history-days", "30", "--now", SIMULATOR_NOW, *RATE]
     with running_simulator(args) as sim:
         api = ApiSettings(base_url=sim.url, token="dev-token", timeout_s=600)
-        for mode in ("query", "export"):
+        for mode in ("query", "export"):  # query is the default mode
             specs = plan_club(E2E_CLUB, first, E2E_LAST_DAY, use_export=mode == "export")
             print(f"end to end, {mode} mode: {len(specs)} slices ...", flush=True)
             with warehouse(workdir) as ours_url:
