@@ -15,7 +15,7 @@ export AIRFLOW__OPENLINEAGE__NAMESPACE ?= placewise-warehouse
 export AIRFLOW_HOME ?= $(CURDIR)/.demo/airflow
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lock demo test test-distributed lint format bench bench-scale bench-dag airflow docs up down clean
+.PHONY: help venv lock demo test test-distributed lint format bench bench-scale bench-dag bench-peer airflow docs up down clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -83,6 +83,22 @@ bench-scale: $(STAMP) ## Nightly cost with 365 vs 15 days of history (ARGS="--cl
 
 bench-dag: $(STAMP) $(MANIFEST) ## Wall time of a real scheduler run per dbt execution mode (local vs watcher)
 	$(BIN)/python bench/dag_run_bench.py
+
+# dlt is a benchmark-only dependency: it gets its own virtualenv (the lock + requirements-bench.txt)
+# so that the runtime .venv never carries it.
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+$(BENCH_STAMP): requirements.txt requirements-bench.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r requirements.txt -r requirements-bench.txt
+	$(BENCH_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	$(BENCH_VENV)/bin/python -m pip check
+	@touch $(BENCH_STAMP)
+
+bench-peer: $(BENCH_STAMP) ## Load and end-to-end sync against dlt (own venv .venv-bench; ARGS="--clubs 600")
+	RUNTIME__DLTHUB_TELEMETRY=false $(BENCH_VENV)/bin/python bench/peer_bench.py $(ARGS)
 
 airflow: $(STAMP) $(MANIFEST) ## Airflow standalone on the embedded stack (Ctrl-C stops everything it started)
 	$(BIN)/python -m placewise.local.airflow_standalone
