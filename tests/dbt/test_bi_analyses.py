@@ -283,4 +283,4 @@ def test_make_docs_generates_the_site_with_marts_and_metrics(
 
 def test_make_docs_refuses_a_warehouse_url_without_a_database() -> None:
     with pytest.raises(ValueError, match="names no database"):
-        dbt_docs.dbt_profile_env("postgresql://postgres@127.0.0.1:5432")
+        dbt_docs.dbt_profile_env("postgresql://postgres@127.0.0.1:5432", dbt_docs.DBT_LOGS)
