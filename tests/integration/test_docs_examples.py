@@ -36,11 +36,12 @@ COMMUNITY = 235  # the club of the docs' records example
 
 
 def land(
-    store: LandingStore, spec: SliceSpec, name: str, request: dict | None = None
+    store: LandingStore, spec: SliceSpec, name: str | bytes, request: dict | None = None
 ) -> SliceManifest:
+    """Land the fixture ``name`` (or the body itself, given as bytes) as ``spec``'s answer."""
     parts: list[LandedPart] = []
     with store.open_sink(parts) as sink:
-        sink.write((DOCS / name).read_bytes())
+        sink.write(name if isinstance(name, bytes) else (DOCS / name).read_bytes())
     manifest = SliceManifest(
         slice_key=spec.slice_key,
         report=spec.report,
@@ -121,12 +122,18 @@ def test_the_docs_timeseries_loads_its_window_and_drops_the_bucket_at_to(db, tmp
 def test_the_bucket_at_to_is_loaded_once_by_the_window_that_owns_its_day(db, tmp_path):
     store = LandingStore(tmp_path)
     load_manifest(db, store, land(store, balance_spec(None), "timeseries_member_balance.json"))
-    # the next window [04-25, 04-26) owns the 04-25 bucket; every other bucket is outside it
+    # the next window [04-25, 04-26) owns the 04-25 bucket: its answer starts there (the
+    # docs' body, cut to the buckets an API asked for that window would send)
+    body = json.loads((DOCS / "timeseries_member_balance.json").read_bytes())
+    keep = [i for i, b in enumerate(body["time_buckets"]) if b.startswith("2024-04-25")]
+    body["time_buckets"] = [body["time_buckets"][i] for i in keep]
+    for series in body["series"]:
+        series["values"] = [series["values"][i] for i in keep]
     next_window = Window.days(date(2024, 4, 25), date(2024, 4, 25))
     result = load_manifest(
-        db, store, land(store, balance_spec(None, next_window), "timeseries_member_balance.json")
+        db, store, land(store, balance_spec(None, next_window), json.dumps(body).encode())
     )
-    assert (result.rows, result.dropped_buckets) == (2, 6)
+    assert (result.rows, result.dropped_buckets) == (2, 0)
     per_day = db.execute(
         "select bucket_date, sum(value)::int, count(*) from placewise_raw.member_balance "
         "group by 1 order by 1"

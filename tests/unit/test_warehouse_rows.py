@@ -349,15 +349,21 @@ def test_timeseries_club_series_of_a_local_result_without_timezone_is_a_shape_er
         rows(timeseries_rows, context, payload)
 
 
-@pytest.mark.parametrize(
-    "bucket", ["2026-11-26T00:00:00.000+01:00", "2026-11-28T00:00:00.000+01:00"]
-)
-def test_timeseries_bucket_outside_the_window_is_dropped_and_counted(bucket):
+def test_timeseries_bucket_starting_at_to_is_dropped_and_counted():
     # the docs' own example answers a bucket starting at `to`: it belongs to the next window
-    payload = ts_body([bucket], [{"label": {"type": "in"}, "values": [1]}])
+    payload = ts_body(["2026-11-28T00:00:00.000+01:00"], [{"label": {"type": "in"}, "values": [1]}])
     loaded, stats = rows(timeseries_rows, ctx("member_balance"), payload)
     assert loaded == []
     assert (stats.rows, stats.dropped_buckets) == (0, 1)
+
+
+def test_timeseries_bucket_before_the_window_is_refused():
+    # no reading of the docs puts a bucket before `from`: the answer is to another question
+    payload = ts_body(["2026-11-26T00:00:00.000+01:00"], [{"label": {"type": "in"}, "values": [1]}])
+    with pytest.raises(
+        BadPayloadError, match="bucket 2026-11-26T00:00:00 is outside the requested"
+    ):
+        rows(timeseries_rows, ctx("member_balance"), payload)
 
 
 def test_timeseries_with_another_interval_than_asked_is_refused():
