@@ -17,10 +17,11 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
+from landing_helpers import land
 from placewise.api.customer import CustomerSelector
 from placewise.extract.plan import SliceSpec
 from placewise.extract.windows import Window
-from placewise.landing.store import LandedPart, LandingStore, SliceManifest, utc_now_iso
+from placewise.landing.store import LandingStore, SliceManifest
 from placewise.warehouse.load import CopyText, QuarantinedError, load_manifest
 from placewise.warehouse.schema import connect, migrate_warehouse
 from psycopg.copy import Copy, FileWriter
@@ -42,29 +43,6 @@ def stats_body(values: dict[str, int], tz: str = "Europe/Oslo", day: date = DAY)
             "result_type": "statistics",
         }
     ).encode()
-
-
-def land(store: LandingStore, spec: SliceSpec, *bodies: bytes) -> SliceManifest:
-    parts: list[LandedPart] = []
-    for body in bodies:
-        with store.open_sink(parts) as sink:
-            sink.write(body)
-    manifest = SliceManifest(
-        slice_key=spec.slice_key,
-        report=spec.report,
-        scope=spec.scope,
-        club_ids=list(spec.customer.club_ids or []),
-        aggregation=spec.aggregation_name,
-        interval=spec.partition_interval,
-        window_start=spec.window.start.isoformat() if spec.window else None,
-        window_end=spec.window.end.isoformat() if spec.window else None,
-        endpoint=str(spec.endpoint),
-        request_body=spec.body(),
-        parts=parts,
-        fetched_at=utc_now_iso(),
-    )
-    store.write_manifest(manifest)
-    return manifest
 
 
 def day_spec(club: int = 1001, day: date = DAY, aggregation: str | None = None) -> SliceSpec:

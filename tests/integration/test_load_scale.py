@@ -17,10 +17,11 @@ from typing import Any
 
 import psycopg
 import pytest
+from landing_helpers import land
 from placewise.api.customer import CustomerSelector
 from placewise.extract.plan import SliceSpec
 from placewise.extract.windows import Window
-from placewise.landing.store import LandedPart, LandingStore, SliceManifest, utc_now_iso
+from placewise.landing.store import LandingStore
 from placewise.warehouse.load import QuarantinedError, already_loaded, load_manifest
 from placewise.warehouse.maintenance import analyze_changed
 from placewise.warehouse.schema import connect, migrate
@@ -202,28 +203,6 @@ def seq_scans(node: dict[str, Any]) -> Iterator[str]:
         yield str(node.get("Relation Name"))
     for child in node.get("Plans", ()):
         yield from seq_scans(child)
-
-
-def land(store: LandingStore, spec: SliceSpec, body: bytes) -> SliceManifest:
-    parts: list[LandedPart] = []
-    with store.open_sink(parts) as sink:
-        sink.write(body)
-    manifest = SliceManifest(
-        slice_key=spec.slice_key,
-        report=spec.report,
-        scope=spec.scope,
-        club_ids=list(spec.customer.club_ids or []),
-        aggregation=spec.aggregation_name,
-        interval=spec.partition_interval,
-        window_start=spec.window.start.isoformat() if spec.window else None,
-        window_end=spec.window.end.isoformat() if spec.window else None,
-        endpoint=str(spec.endpoint),
-        request_body=spec.body(),
-        parts=parts,
-        fetched_at=utc_now_iso(),
-    )
-    store.write_manifest(manifest)
-    return manifest
 
 
 def stats_body(day: date, values: dict[str, int]) -> bytes:
