@@ -45,7 +45,7 @@ from placewise.landing.store import LandingStore
 from placewise.progress import ProgressReporter
 from placewise.registry import Club, enabled_clubs, load_registry
 from placewise.sync import SyncSummary, replay, select_manifests, sync_slices
-from placewise.warehouse.schema import OPS_SCHEMA, RAW_SCHEMA, connect_migrated, migrate_warehouse
+from placewise.warehouse.schema import OPS_SCHEMA, connect_migrated, migrate_warehouse
 
 log = logging.getLogger(__name__)
 
@@ -134,40 +134,21 @@ def tenants_skip_reason(
     return None
 
 
-def club_timezones(clubs: Sequence[Club], conninfo: str | None = None) -> dict[int, str | None]:
-    """Each club's timezone: the registry's, else the zone of its latest loaded statistics
-    (what the API itself said for the club), else None (unknown)."""
-    zones: dict[int, str | None] = {c.id: c.timezone for c in clubs}
-    unknown = [club_id for club_id, zone in zones.items() if zone is None]
-    if unknown and conninfo is not None:
-        with connect_migrated(conninfo) as conn:
-            rows = conn.execute(
-                f"""
-                select club_id, latest.timezone
-                from unnest(%s::bigint[]) as club_id
-                cross join lateral (
-                    select timezone from {RAW_SCHEMA}.{TENANTS_REPORT}
-                    where _scope = 'club:' || club_id and aggregation = 'none'
-                      and timezone is not null
-                    order by stat_date desc limit 1
-                ) as latest
-                """,
-                (unknown,),
-            ).fetchall()
-        zones.update({int(club_id): zone for club_id, zone in rows})
-    return zones
-
-
 def plan_cross_club(
     clubs: Sequence[Club],
     first_day: date,
     last_day: date,
     settings: PipelineSettings,
-    conninfo: str | None = None,
 ) -> list[SliceSpec]:
     """The cross-club slices of the API's own totals for ``clubs``, the way the configured API
     serves them (endpoint and timezone groups, ``extract.plan.plan_tenants``); empty, with the
-    reason logged, when it serves none."""
+    reason logged, when it serves none.
+
+    The timezone groups come from configuration only (the registry's ``timezone`` and the API
+    settings file), never from what the warehouse holds: the same nights then always ask the
+    same requests, so a rerun, a CLI sync and the nightly own the same cross-club partitions
+    whatever order the club loads finished in.
+    """
     variants = settings.api_variants()
     reason = tenants_unavailable_reason(variants)
     if reason is not None:
@@ -178,7 +159,7 @@ def plan_cross_club(
         first_day,
         last_day,
         variants=variants,
-        timezones=club_timezones(clubs, conninfo),
+        timezones={c.id: c.timezone for c in clubs},
     )
 
 
@@ -209,14 +190,9 @@ def plan_sync(
     club_ids: Sequence[int] | None = None,
     reports: Sequence[str] | None = None,
     tenants: bool = False,
-    conninfo: str | None = None,
 ) -> SyncPlan:
     """The slices of the chosen clubs (default: every enabled one) and, with ``tenants``, the
-    cross-club tenants slices; raises ``PlanError`` when the selection plans nothing.
-
-    ``conninfo`` lets the cross-club slices learn the zones of clubs the registry gives none
-    from the warehouse (``club_timezones``); without it such clubs share wall-clock windows.
-    """
+    cross-club tenants slices; raises ``PlanError`` when the selection plans nothing."""
     if last_day < first_day:
         raise PlanError(f"last day {last_day} is before first day {first_day}")
     clubs = select_clubs(settings, list(dict.fromkeys(club_ids)) if club_ids else None)
@@ -232,7 +208,7 @@ def plan_sync(
     if tenants:
         skipped = tenants_skip_reason(ids, settings=settings)
         if skipped is None:
-            specs += plan_cross_club(clubs, first_day, last_day, settings, conninfo)
+            specs += plan_cross_club(clubs, first_day, last_day, settings)
         else:
             log.info("cross-club totals not planned: %s", skipped)
     if not specs:

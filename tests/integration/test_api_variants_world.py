@@ -169,7 +169,7 @@ def build_world(
         )
         service.migrate(database)
         service.register_clubs(database, settings)
-        plan = service.plan_sync(settings, FIRST, LAST, tenants=True, conninfo=database)
+        plan = service.plan_sync(settings, FIRST, LAST, tenants=True)
         summary = service.sync(
             plan.specs,
             settings=settings,

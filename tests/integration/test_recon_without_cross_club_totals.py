@@ -49,7 +49,7 @@ def test_days_without_cross_club_totals_are_reported_as_not_checked(
     )
     service.migrate(fresh_database)
     service.register_clubs(fresh_database, settings)
-    plan = service.plan_sync(settings, FIRST, LAST, tenants=True, conninfo=fresh_database)
+    plan = service.plan_sync(settings, FIRST, LAST, tenants=True)
     assert plan.tenants_skipped is not None
     assert "cross_customer_query=refused" in plan.tenants_skipped
     assert "exports=absent" in plan.tenants_skipped

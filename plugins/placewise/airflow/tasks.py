@@ -375,7 +375,6 @@ def sync_tenants(
         parse_day(window["first_day"], "first_day"),
         parse_day(window["last_day"], "last_day"),
         settings,
-        conninfo,
     )
     return service.sync(
         specs,
