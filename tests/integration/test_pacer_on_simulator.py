@@ -50,7 +50,13 @@ def _sync_process(
 
     PostgresPacer.observe = recording  # type: ignore[method-assign]
     settings = PipelineSettings.from_env({"PLACEWISE_LANDING_ROOT": landing})
-    specs = plan_club(club, date.fromisoformat(first), date.fromisoformat(last), reports=[REPORT])
+    specs = plan_club(
+        club,
+        date.fromisoformat(first),
+        date.fromisoformat(last),
+        reports=[REPORT],
+        use_export=True,  # 10 tokens a slice: four days need more than the full bucket holds
+    )
     service.sync(
         specs,
         settings=settings,
