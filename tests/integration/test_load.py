@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -625,3 +626,15 @@ def test_an_empty_body_is_quarantined_saying_it_is_empty(db, tmp_path):
     store = LandingStore(tmp_path)
     with pytest.raises(QuarantinedError, match=r"empty body \(0 bytes\)"):
         load_manifest(conn, store, land(store, day_spec(), b""))
+
+
+def test_a_statistics_manifest_without_a_window_is_quarantined_and_loads_nothing(db, tmp_path):
+    _, conn = db
+    store = LandingStore(tmp_path)
+    load_manifest(conn, store, land(store, day_spec(), stats_body({"new": 10})))
+    before = table_snapshot(conn, "sendings_stats")
+    manifest = land(store, day_spec(), stats_body({"new": 11}))
+    windowless = dataclasses.replace(manifest, window_start=None, window_end=None)
+    with pytest.raises(QuarantinedError, match="slice without a window"):
+        load_manifest(conn, store, windowless)
+    assert table_snapshot(conn, "sendings_stats") == before

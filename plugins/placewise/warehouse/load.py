@@ -136,7 +136,8 @@ def _insert_slice(
             run_id,
         ),
     ).fetchone()
-    assert row is not None
+    if row is None:  # an insert ... returning always returns its row
+        raise RuntimeError("the warehouse returned no row for an insert ... returning")
     return int(row[0]), row[1]
 
 
@@ -228,13 +229,13 @@ def _delete_previous(
             (*head, ctx.scope, ctx.aggregation),
         )
         return cur.rowcount
-    assert ctx.window is not None
+    window = ctx.owned_window()
     date_column = sql.Identifier(PARTITION_DATE_COLUMN[result_type])
     extra = sql.SQL(" and interval = %s") if result_type == "timeseries" else sql.SQL("")
     params: list[Any] = [*head, ctx.scope, ctx.aggregation]
     if days is None:
         where = sql.SQL("{} >= %s and {} < %s").format(date_column, date_column)
-        params += [ctx.window.start.date(), ctx.window.end]
+        params += [window.start.date(), window.end]
     else:
         where = sql.SQL("{} = any(%s)").format(date_column)
         params.append(days)
@@ -277,7 +278,7 @@ def _supersede(
     windowed: bool,
 ) -> None:
     if windowed:
-        assert ctx.window is not None
+        window = ctx.owned_window()
         # Only a slice whose window overlaps this one can have lost partitions to it.
         conn.execute(
             f"""
@@ -294,8 +295,8 @@ def _supersede(
                 ctx.aggregation,
                 manifest.interval,
                 slice_id,
-                ctx.window.end,
-                ctx.window.start,
+                window.end,
+                window.start,
             ),
         )
     else:
@@ -637,7 +638,8 @@ def quarantine(
                 run_id,
             ),
         ).fetchone()
-    assert row is not None
+    if row is None:  # an insert ... returning always returns its row
+        raise RuntimeError("the warehouse returned no row for an insert ... returning")
     log.error("quarantined %s: %s", manifest.slice_key, reason)
     return int(row[0])
 

@@ -75,6 +75,16 @@ class SliceContext:
     def single_club(self) -> int | None:
         return self.club_ids[0] if not self.is_multi and self.club_ids else None
 
+    def owned_window(self) -> Window:
+        """The window whose days a statistics or timeseries slice owns; a manifest without one
+        (edited by hand, or written by a broken tool) is a bad payload, quarantined."""
+        if self.window is None:
+            raise BadPayloadError(
+                f"{self.report} {self.scope}: {self.spec.result_type} slice without a window "
+                "in its manifest, so the days it replaces are unknown"
+            )
+        return self.window
+
 
 @dataclass
 class PayloadStats:
@@ -495,30 +505,27 @@ def statistics_rows(
     header, series = parse_statistics(fp)
     rules = _ContentRules(ctx, stats)
     where = rules.where
-    if ctx.window is None:
-        raise BadPayloadError(f"{where}: statistics slice without a window")
+    window = ctx.owned_window()
     if (header.from_ is None) != (header.to is None):
         given, missing = ("from", "to") if header.to is None else ("to", "from")
         raise BadPayloadError(f"{where}: answer echoes {given!r} without {missing!r}")
     if header.from_ is not None and header.to is not None:
         start, _ = parse_api_time(header.from_)
         end, _ = parse_api_time(header.to)
-        if (start, end) != (ctx.window.start, ctx.window.end):
+        if (start, end) != (window.start, window.end):
             raise BadPayloadError(
                 f"{where}: answer covers {header.from_}..{header.to}, "
-                f"not the requested {ctx.window.label()}"
+                f"not the requested {window.label()}"
             )
     is_local = header.range_timezone == RANGE_TIMEZONE_LOCAL
     if not is_local:
         _zone(header.range_timezone, where)
-    aggregation, start, end = ctx.aggregation, ctx.window.start, ctx.window.end
+    aggregation, start, end = ctx.aggregation, window.start, window.end
     stat_date = start.date()
     range_timezone = header.range_timezone
     count, label_rules, zone, label_key = rules.count, rules.label, rules.zone, rules.label_key
     seen = stats.grain
-    inside = (
-        None if header.time_buckets is None else _buckets_inside(header.time_buckets, ctx.window)
-    )
+    inside = None if header.time_buckets is None else _buckets_inside(header.time_buckets, window)
     if inside is not None:
         stats.dropped_buckets += inside.count(False)
     for index, (label, series_timezone, value) in enumerate(series):
