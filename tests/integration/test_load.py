@@ -311,6 +311,21 @@ def test_the_newer_answer_owns_a_day_whatever_the_commit_order(db, tmp_path, new
     assert result.superseded == newer_first
 
 
+def test_an_older_answer_arriving_again_is_recorded_superseded_once(db, tmp_path):
+    _, conn = db
+    store = LandingStore(tmp_path)
+    newer = _as_of(land(store, day_spec(), stats_body({"new": 132})), "2026-11-21T06:00:00+00:00")
+    older = _as_of(land(store, day_spec(), stats_body({"new": 88})), "2026-11-21T02:30:00+00:00")
+    load_manifest(conn, store, newer)
+    first = load_manifest(conn, store, older)
+    slices_before = conn.execute("select * from placewise_ops.slices order by 1").fetchall()
+    again = load_manifest(conn, store, older)
+    assert first.superseded and again.superseded
+    assert again.slice_id == first.slice_id
+    assert conn.execute("select * from placewise_ops.slices order by 1").fetchall() == slices_before
+    assert _values(conn) == [(DAY, "new", 132)]
+
+
 def test_an_older_answer_loads_only_the_days_no_newer_answer_owns(db, tmp_path):
     _, conn = db
     store = LandingStore(tmp_path)

@@ -546,7 +546,29 @@ def _superseded_on_arrival(
     owner: int,
     run_id: str | None,
 ) -> LoadResult:
-    """Record a slice whose every partition a newer answer owns: ``superseded``, nothing loaded."""
+    """Record a slice whose every partition a newer answer owns: ``superseded``, nothing loaded.
+
+    Recorded once: the same answer to the same request arriving again (a rerun, a replay) finds
+    its earlier ``superseded`` row and writes nothing, as an unchanged loaded slice does.
+    Ownership only ever passes to newer answers, so that row's verdict still holds.
+    """
+    earlier = conn.execute(
+        f"""
+        select slice_id from {OPS_SCHEMA}.slices
+        where slice_key = %s and status = 'superseded' and response_sha256 = %s
+          and request_body = %s::jsonb
+        order by slice_id desc limit 1
+        """,
+        (manifest.slice_key, _combined_sha(manifest), json.dumps(manifest.request_body)),
+    ).fetchone()
+    if earlier is not None:
+        return LoadResult(
+            slice_id=int(earlier[0]),
+            slice_key=manifest.slice_key,
+            rows=0,
+            load_seconds=0.0,
+            superseded=True,
+        )
     slice_id, _ = _insert_slice(conn, store, manifest, result_type, SliceStatus.SUPERSEDED, run_id)
     detail = (
         f"answer as of {as_of(manifest)[0]} is older than that of slice {owner}, "
