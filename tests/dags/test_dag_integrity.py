@@ -45,8 +45,9 @@ def test_every_dag_file_imports_without_errors(probe):
 
 
 def test_each_dag_file_parses_well_under_a_second(probe):
-    times = {name: round(info["seconds"], 3) for name, info in probe["files"].items()}
-    print(f"DAG parse seconds per file: {times}")
+    times = {name: round(info["cpu_seconds"], 3) for name, info in probe["files"].items()}
+    wall = {name: round(info["seconds"], 3) for name, info in probe["files"].items()}
+    print(f"DAG parse CPU seconds per file: {times} (wall: {wall})")
     assert all(seconds < 1.0 for seconds in times.values()), times
 
 
