@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--variant auth=user_token); all clubs and reports",
     )
     serve.add_argument(
+        "--organization",
+        default="placewise-dev",
+        help="the organization of the tokens; names the bucket of cross-club calls "
+        "(Organization:<organization>:Reporting)",
+    )
+    serve.add_argument(
         "--rate-capacity",
         type=float,
         default=60.0,
@@ -118,6 +124,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         history_days=args.history_days,
         now=args.now,
         token=args.token,
+        organization=args.organization,
         rate_capacity=args.rate_capacity,
         rate_refill=args.rate_refill,
         fault_rate=args.fault_rate,

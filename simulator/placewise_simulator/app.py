@@ -175,7 +175,9 @@ class SimulatorApp:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if scope["method"] != "POST":
             reply = _error(ApiError(405, f"{scope['method']} not allowed; use POST"))
-            reply.headers.update(self._rate_headers(_guess_bucket(headers, endpoint), 0))
+            reply.headers.update(
+                self._rate_headers(_guess_bucket(headers, endpoint, self.config.organization), 0)
+            )
             self.counters.request(endpoint, None, reply.status)
             await reply.response()(scope, receive, send)
             return
@@ -186,7 +188,7 @@ class SimulatorApp:
                 raise ConnectionResetError("injected connection reset")
             return
         if fault is not None and fault.kind in ("500", "503", "429"):
-            bucket = _guess_bucket(headers, endpoint)
+            bucket = _guess_bucket(headers, endpoint, self.config.organization)
             await self._injected(scope, receive, send, endpoint, fault, bucket)
             return
         if fault is not None and fault.kind == "slow":
@@ -248,7 +250,9 @@ class SimulatorApp:
             clubs = select_clubs(headers.get("x-customer"), self.world, grant)
             single = len(clubs) == 1 and endpoint != "tenants_query_export"
             bucket = (
-                f"Customer:{clubs[0].id}:Reporting" if single else f"Organization:{token}:Reporting"
+                f"Customer:{clubs[0].id}:Reporting"
+                if single
+                else f"Organization:{self.config.organization}:Reporting"
             )
             try:
                 body = json.loads(raw) if raw.strip() else None
@@ -300,7 +304,7 @@ class SimulatorApp:
         except ApiError as error:
             reply = _error(error)
             if bucket is None:
-                bucket = _guess_bucket(headers, endpoint)
+                bucket = _guess_bucket(headers, endpoint, self.config.organization)
             reply.headers.update(self._rate_headers(bucket, 0))
             return reply, report_name
 
@@ -358,19 +362,16 @@ def _quiet_injected_faults(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith("ASGI callable returned without")
 
 
-def _guess_bucket(headers: dict[str, str], endpoint: str) -> str:
+def _guess_bucket(headers: dict[str, str], endpoint: str, organization: str) -> str:
     """Bucket to name on a request refused before its customers were known.
 
     Every API response carries the rate-limit headers; when the token or X-Customer header is
-    unusable, the raw header values still tell which bucket the request would have used.
+    unusable, the raw X-Customer value still tells which bucket the request would have used.
     """
     customer = headers.get("x-customer", "").strip().removeprefix("id=")
-    token = (
-        _credential(headers, "client_token") or _credential(headers, "user_token") or "anonymous"
-    )
     if customer.isdigit() and endpoint != "tenants_query_export":
         return f"Customer:{customer}:Reporting"
-    return f"Organization:{token}:Reporting"
+    return f"Organization:{organization}:Reporting"
 
 
 def _credential(headers: dict[str, str], scheme: str) -> str | None:

@@ -44,6 +44,9 @@ class SimulatorConfig:
     history_days: int = 60
     now: datetime | None = None
     token: str = "dev-token"
+    organization: str = "placewise-dev"
+    """The organization every token belongs to: cross-club calls are charged to its bucket
+    (``Organization:<organization>:Reporting``), named never after a credential."""
     rate_capacity: float = 60.0
     rate_refill: float = 6.0
     fault_rate: float = 0.0

@@ -54,7 +54,7 @@ def test_costs_follow_report_filter_nodes_and_export_factor():
         == 1
     )
     tenants = api.post(TENANTS, STATS, "all=all")
-    assert tenants.headers["ratelimit-bucket"] == "Organization:dev-token:Reporting"
+    assert tenants.headers["ratelimit-bucket"] == "Organization:placewise-dev:Reporting"
     assert _cost(tenants) == 10
 
 

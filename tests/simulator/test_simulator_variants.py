@@ -118,7 +118,7 @@ def test_cross_customer_query_allowed_answers_several_customers(customer):
         clubs = {c["id"]: c for c in api.client.get("/_simulator/clubs").json()}
         response = api.post(QUERY, HISTORY, customer)
         assert response.status_code == 200, response.text
-        assert response.headers["ratelimit-bucket"] == "Organization:dev-token:Reporting"
+        assert response.headers["ratelimit-bucket"] == "Organization:placewise-dev:Reporting"
         result = response.json()
         seen = {s["label"]["loyalty_club_id"] for s in result["series"]}
         if customer.endswith("1001_1002"):
