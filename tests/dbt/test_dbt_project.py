@@ -215,6 +215,67 @@ def test_settled_api_total_difference_fails_the_recon_test(
             )
 
 
+def test_a_settled_day_missing_a_clubs_partition_is_incomplete_not_a_failure(
+    built_warehouse: DbtWarehouse,
+) -> None:
+    day = built_warehouse.world.settled_day()
+    where = "loyalty_club_id = %s and aggregation = 'channel' and stat_date = %s"
+    with built_warehouse.connect() as conn:
+        (club,) = conn.execute(
+            "select loyalty_club_id from placewise_marts.fct_sendings_stats"
+            " where aggregation = 'channel' and stat_date = %s and events > 0"
+            " group by 1 order by sum(events) desc limit 1",
+            (day,),
+        ).fetchone()
+        # as if that club's channel slice of the day had been quarantined on its first load:
+        # no partition, no raw rows, no facts
+        removed = conn.execute(
+            "delete from placewise_ops.loaded_partitions where report = 'sendings_stats'"
+            " and scope = %s and aggregation = 'channel' and partition_date = %s"
+            " returning scope, loyalty_club_id, report, aggregation, interval, partition_date,"
+            " slice_id, loaded_at",
+            (f"club:{club}", day),
+        ).fetchall()
+        assert len(removed) == 1
+        for table in ("placewise_raw.sendings_stats", "placewise_marts.fct_sendings_stats"):
+            saved = "saved_" + table.rsplit(".", 1)[1]
+            conn.execute(
+                f"create temp table {saved} as select * from {table} where {where}", (club, day)
+            )
+            assert conn.execute(f"delete from {table} where {where}", (club, day)).rowcount > 0
+        try:
+            result = built_warehouse.dbt(
+                "build", "--select", "recon_sendings_stats_totals+", "--full-refresh", check=False
+            )
+            assert result.returncode == 0, result.stdout[-3000:]
+            rows = conn.execute(
+                "select distinct status, club_partitions_missing"
+                " from placewise_audit.recon_sendings_stats_totals"
+                " where stat_date = %s and aggregation = 'total_channel' and difference <> 0",
+                (day,),
+            ).fetchall()
+            assert rows == [("incomplete", 1)]
+            state = conn.execute(
+                "select reconciliation_state, recon_incomplete from placewise_audit.sync_status"
+                " where report = 'sendings_stats' and scope = %s",
+                (f"club:{club}",),
+            ).fetchone()
+            assert state[0] == "incomplete" and state[1] > 0
+        finally:
+            for table in ("placewise_raw.sendings_stats", "placewise_marts.fct_sendings_stats"):
+                saved = "saved_" + table.rsplit(".", 1)[1]
+                conn.execute(f"insert into {table} select * from {saved}")
+            conn.cursor().executemany(
+                "insert into placewise_ops.loaded_partitions (scope, loyalty_club_id, report,"
+                " aggregation, interval, partition_date, slice_id, loaded_at)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s)",
+                removed,
+            )
+            built_warehouse.dbt(
+                "build", "--select", "recon_sendings_stats_totals+", "--full-refresh"
+            )
+
+
 def test_reloading_one_day_rebuilds_only_that_days_partitions(
     built_warehouse: DbtWarehouse,
 ) -> None:

@@ -255,6 +255,9 @@ select
     *,
     case
         when difference = 0 then 'match'
+        -- a club's partition is not loaded (quarantined with its reason, or not synced yet):
+        -- the rebuilt figure lacks that club, which is no disagreement with the API
+        when club_partitions_missing > 0 then 'incomplete'
         when not is_settled then 'unsettled'
         else 'difference'
     end as status

@@ -46,6 +46,8 @@ recon_state as (
             as recon_differences,
         count(recon.stat_date) filter (where recon.status = 'unsettled')::integer
             as recon_unsettled,
+        count(recon.stat_date) filter (where recon.status = 'incomplete')::integer
+            as recon_incomplete,
         count(recon.stat_date) filter (where recon.status = 'not_checked')::integer
             as recon_not_checked,
         count(recon.stat_date) filter (where recon.status <> 'not_checked')::integer
@@ -79,12 +81,14 @@ final as (
         per_scope.tokens_spent_total,
         case
             when recon_state.recon_differences > 0 then 'difference'
+            when recon_state.recon_incomplete > 0 then 'incomplete'
             when recon_state.recon_unsettled > 0 then 'unsettled'
             when recon_state.recon_not_checked > 0 then 'not_checked'
             when recon_state.recon_rows > 0 then 'match'
         end as reconciliation_state,
         recon_state.recon_differences,
         recon_state.recon_unsettled,
+        recon_state.recon_incomplete,
         recon_state.recon_not_checked
     from per_scope
     left join recon_state

@@ -17,7 +17,12 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-STATUS_COLOURS = {"match": "#2e7d32", "unsettled": "#f9a825", "difference": "#c62828"}
+STATUS_COLOURS = {
+    "match": "#2e7d32",
+    "unsettled": "#f9a825",
+    "incomplete": "#ef6c00",
+    "difference": "#c62828",
+}
 
 
 @dataclass(frozen=True)

@@ -204,11 +204,13 @@ select
     count(*)::integer as compared,
     count(*) filter (where status = 'match')::integer as match,
     count(*) filter (where status = 'unsettled')::integer as unsettled,
+    count(*) filter (where status = 'incomplete')::integer as incomplete,
     count(*) filter (where status = 'difference')::integer as difference,
     coalesce(sum(abs(difference)), 0)::bigint as abs_difference,
     bool_and(is_settled) as settled,
     case
         when count(*) filter (where status = 'difference') > 0 then 'difference'
+        when count(*) filter (where status = 'incomplete') > 0 then 'incomplete'
         when count(*) filter (where status = 'unsettled') > 0 then 'unsettled'
         else 'match'
     end as status
@@ -269,6 +271,7 @@ RECON_COLUMNS = [
     "compared",
     "match",
     "unsettled",
+    "incomplete",
     "difference",
     "abs_difference",
     "settled",

@@ -143,6 +143,7 @@ def reconciliation_section(report: StatusReport) -> Section:
             "compared": ("compared", fmt_int),
             "match": ("match", fmt_int),
             "unsettled": ("unsettled", fmt_int),
+            "incomplete": ("incomplete", fmt_int),
             "difference": ("difference", fmt_int),
             "abs_difference": ("|difference| events", fmt_int),
         },
@@ -159,7 +160,9 @@ def reconciliation_section(report: StatusReport) -> Section:
         empty,
         "Rebuilt cross-club totals against the API's own total_* figures "
         "(placewise_audit.recon_sendings_stats_totals). A difference on an unsettled day is "
-        "expected while late events arrive; on a settled day it fails the dbt tests.",
+        "expected while late events arrive; 'incomplete' means a club's partition of that day is "
+        "not loaded (see the quarantine below); on a settled day with every club loaded a "
+        "difference fails the dbt tests.",
     )
 
 
