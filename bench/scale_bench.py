@@ -18,7 +18,7 @@ from the simulator (``--clubs`` clubs, default 10), exactly as an operator would
 
 Peak RSS is that of each CLI process (``wait4``), compared between the two histories (target:
 flat). Everything is measured in one run on one machine, so only the ratios carry over. The
-extract mode is the pipeline's default (``PLACEWISE_EXTRACT_MODE``, ``export`` unless set). The
+extract mode is the pipeline's default (``PLACEWISE_EXTRACT_MODE``, ``query`` unless set). The
 exit status is 0 whether or not a target is met: this is a measurement, not a test.
 """
 
@@ -261,7 +261,7 @@ def verdict(value: float) -> str:
 def report(short: HistoryRun, long: HistoryRun, clubs: int) -> None:
     print()
     print(f"scale benchmark: {clubs} clubs, {long.days} vs {short.days} days of history")
-    mode = os.environ.get("PLACEWISE_EXTRACT_MODE", "export")
+    mode = os.environ.get("PLACEWISE_EXTRACT_MODE", "query")
     print(f"extract mode: {mode}; nightly = {NIGHTLY_DAYS} days, one day after the backfill")
     for run in (short, long):
         head, tail = run.chunks[0], run.chunks[-1]
