@@ -40,6 +40,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+from placewise.config import PipelineSettings
 from placewise.local.dbt_profile import dbt_profile_env
 from placewise.local.embedded_postgres import EmbeddedPostgres, drop_database, ensure_database
 from placewise.local.processes import running_simulator
@@ -261,7 +262,7 @@ def verdict(value: float) -> str:
 def report(short: HistoryRun, long: HistoryRun, clubs: int) -> None:
     print()
     print(f"scale benchmark: {clubs} clubs, {long.days} vs {short.days} days of history")
-    mode = os.environ.get("PLACEWISE_EXTRACT_MODE", "query")
+    mode = "export" if PipelineSettings.from_env(os.environ).use_export else "query"
     print(f"extract mode: {mode}; nightly = {NIGHTLY_DAYS} days, one day after the backfill")
     for run in (short, long):
         head, tail = run.chunks[0], run.chunks[-1]
