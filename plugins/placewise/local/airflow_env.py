@@ -25,16 +25,13 @@ def warehouse_connection_uri(warehouse_url: str) -> str:
     return parts._replace(scheme="postgres").geturl()
 
 
-def api_connection_json(api_url: str, token: str) -> str:
-    """The ``placewise_api`` Connection as Airflow's JSON form (token in the password field)."""
-    return json.dumps(
-        {
-            "conn_type": "http",
-            "host": api_url,
-            "password": token,
-            "extra": {"user_agent": "placewise-warehouse", "product_name": "placewise-warehouse"},
-        }
-    )
+def api_connection_json(api_url: str, token: str, organization: str | None = None) -> str:
+    """The ``placewise_api`` Connection as Airflow's JSON form (token in the password field);
+    ``organization`` names the Organization rate-limit bucket (extra ``organization``)."""
+    extra = {"user_agent": "placewise-warehouse", "product_name": "placewise-warehouse"}
+    if organization:
+        extra["organization"] = organization
+    return json.dumps({"conn_type": "http", "host": api_url, "password": token, "extra": extra})
 
 
 def airflow_environment(
@@ -46,6 +43,7 @@ def airflow_environment(
     clubs_file: Path,
     landing_root: Path | str,
     extra: Mapping[str, str] | None = None,
+    api_organization: str | None = None,
 ) -> dict[str, str]:
     """A copy of ``os.environ`` set up for a local Airflow against the given services."""
     home.mkdir(parents=True, exist_ok=True)
@@ -68,7 +66,7 @@ def airflow_environment(
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             "DO_NOT_TRACK": "1",
             "AIRFLOW_CONN_PLACEWISE_WAREHOUSE": warehouse_connection_uri(warehouse_url),
-            "AIRFLOW_CONN_PLACEWISE_API": api_connection_json(api_url, api_token),
+            "AIRFLOW_CONN_PLACEWISE_API": api_connection_json(api_url, api_token, api_organization),
             "PLACEWISE_CLUBS_FILE": str(clubs_file),
             "PLACEWISE_LANDING_ROOT": str(landing_root),
             "PLACEWISE_DBT_PROJECT_DIR": str(REPO_ROOT / "dbt_project"),
