@@ -26,6 +26,7 @@ from typing import TypedDict
 
 import httpx
 
+from placewise.api.catalog import known_reports
 from placewise.api.client import PlacewiseClient
 from placewise.api.fairness import NIGHTLY
 from placewise.api.pacing import PostgresPacer
@@ -92,6 +93,24 @@ def select_clubs(settings: PipelineSettings, club_ids: Sequence[int] | None = No
             raise ValueError(f"clubs {missing} are not in the registry {settings.clubs_file}")
         return [by_id[c] for c in club_ids]
     return enabled_clubs(clubs)
+
+
+def check_report_names(reports: Sequence[str] | None, clubs: Sequence[Club]) -> None:
+    """Refuse a requested report the catalog does not know (the static one, and the API's
+    Metadata once ``placewise doctor`` cached it, which is how a registry may name more): it
+    would plan nothing, so a typo would pass silently.
+
+    A known report that only some of ``clubs`` are registered for is fine: each club plans the
+    reports it has; a selection that plans nothing at all is refused by ``plan_sync``.
+    """
+    known = set(known_reports())
+    unknown = [r for r in dict.fromkeys(reports or []) if r not in known]
+    if unknown:
+        raise PlanError(
+            f"unknown report(s) {unknown} for clubs {[c.id for c in clubs]}: the catalog does "
+            f"not name them (run `placewise doctor` to cache the API's Metadata); known "
+            f"reports: {', '.join(sorted(known))}"
+        )
 
 
 def plan_for_club(
@@ -198,6 +217,7 @@ def plan_sync(
     clubs = select_clubs(settings, list(dict.fromkeys(club_ids)) if club_ids else None)
     if not clubs:
         raise PlanError(f"no enabled club in the registry {settings.clubs_file}")
+    check_report_names(reports, clubs)
     specs = [
         spec
         for club in clubs

@@ -230,3 +230,11 @@ def test_an_unknown_sync_priority_names_the_choices(settings):
 
     with pytest.raises(ValueError, match="unknown backfill priority 'urgent'; use one of low"):
         token_floor("urgent", settings)
+
+
+def test_plan_sync_refuses_a_report_name_nothing_knows_and_lists_the_known_ones(settings):
+    with pytest.raises(PlanError) as info:
+        plan_sync(settings, FIRST, FIRST, reports=["sendings_stats", "sendings_stat"])
+    message = str(info.value)
+    assert message.startswith("unknown report(s) ['sendings_stat'] for clubs [1001, 1002,")
+    assert "sendings_stats" in message.split("known reports: ")[1]

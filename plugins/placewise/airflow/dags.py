@@ -26,7 +26,6 @@ from placewise.airflow.tasks import (
     ReplayParams,
     WorkItem,
 )
-from placewise.api.catalog import CATALOG
 from placewise.api.fairness import NIGHTLY
 from placewise.config import PipelineSettings
 from placewise.sync import SyncSummary
@@ -258,8 +257,12 @@ def build_backfill() -> Any:
             "reports": Param(
                 [],
                 type="array",
-                items={"type": "string", "enum": sorted(CATALOG)},
-                description="Reports; empty = each club's registered reports.",
+                items={"type": "string"},
+                description=(
+                    "Reports; empty = each club's registered reports. Any report the catalog, "
+                    "the API's Metadata or the registry names; an unknown name fails the plan "
+                    "task, naming the known ones."
+                ),
             ),
             "priority": Param(
                 "normal",

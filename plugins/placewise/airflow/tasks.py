@@ -306,6 +306,8 @@ def plan_backfill(
     service.token_floor(params.get("priority", "normal"), settings)  # fail before spending
     service.register_clubs(conninfo, settings)
     clubs = service.select_clubs(settings, _club_ids(params.get("clubs"), "clubs"))
+    service.use_live_catalog(conninfo)  # a report the API's Metadata adds is a known name
+    service.check_report_names(params.get("reports"), clubs)
     estimate = service.estimate_backfill(clubs, first, last, settings, params.get("reports"))
     return work_items(clubs, first, last), estimate
 
