@@ -105,6 +105,24 @@
 
 
 {#
+    The rows of the fact `fact` in the per-club partitions `club_partitions` (a relation from
+    placewise_club_partitions_of), optionally of one aggregation: what a model rebuilding the
+    changed days reads.
+#}
+{% macro placewise_club_facts_in(fact, club_partitions, date_column, aggregation=none) -%}
+    select fct.*
+    from {{ fact }} as fct
+    inner join {{ club_partitions }} as cp
+        on
+            fct.loyalty_club_id = cp.loyalty_club_id
+            and fct.aggregation = cp.aggregation
+            and fct.{{ date_column }} = cp.partition_date
+    {%- if aggregation is not none %}
+    where cp.aggregation = '{{ aggregation }}'
+    {%- endif %}
+{%- endmacro %}
+
+{#
     The fingerprint to store for each day in `days`: as placewise_loaded_days, except that a
     per-club partition the fact `fact` has not rebuilt from its current owner yet counts as
     'pending'. A partition counts as rebuilt when the fact holds rows of the owning slice, or

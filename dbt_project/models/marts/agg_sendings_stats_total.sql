@@ -24,13 +24,7 @@ club_partitions as (
 
 club_stats as (
 
-    select fct.*
-    from {{ ref('fct_sendings_stats') }} as fct
-    inner join club_partitions as cp
-        on
-            fct.loyalty_club_id = cp.loyalty_club_id
-            and fct.aggregation = cp.aggregation
-            and fct.stat_date = cp.partition_date
+    {{ placewise_club_facts_in(ref('fct_sendings_stats'), 'club_partitions', 'stat_date') }}
 
 ),
 

@@ -28,14 +28,9 @@ club_partitions as (
 
 channel_stats as (
 
-    select fct.*
-    from {{ ref('fct_sendings_stats') }} as fct
-    inner join club_partitions as cp
-        on
-            fct.loyalty_club_id = cp.loyalty_club_id
-            and fct.aggregation = cp.aggregation
-            and fct.stat_date = cp.partition_date
-    where cp.aggregation = 'channel'
+    {{ placewise_club_facts_in(
+        ref('fct_sendings_stats'), 'club_partitions', 'stat_date', 'channel'
+    ) }}
 
 ),
 
