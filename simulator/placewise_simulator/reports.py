@@ -917,46 +917,50 @@ def _offer_aggs(keys: tuple[str, ...], default: tuple[str, ...], totals: bool) -
     return plain + tuple(Aggregation(f"total_{k}", (k, *default), total=True) for k in keys)
 
 
-for _name, _kind, _permit, _cost, _totals in (
-    ("offers_events_history", "timeseries", "OffersEventsHistory", 3, False),
-    ("offers_events_stats", "statistics", "OffersEventsStats", 2, True),
-):
-    _register(
-        Report(
-            _name,
-            _kind,
-            _cost,
-            f"Reporting:Api:Report:{_permit}",
-            "loyalty_club_id",
-            (CLUB, OFFER_EVENT_FIELD, _int("offer_id"), _int("collection_id")),
-            ("event_type",),
-            _offer_aggs(("offer_id", "collection_id"), ("event_type",), _totals),
-            INTERVALS,
-            OFFER_EVENT_DIMS,
-            offer_event_facts,
-            menu_only=True,
+# The offers families: (fields, label keys, aggregated keys, dims, facts), and per report
+# (name, result type, permit, cost, whether it has total_* aggregations).
+_OFFER_FAMILIES = (
+    (
+        (CLUB, OFFER_EVENT_FIELD, _int("offer_id"), _int("collection_id")),
+        ("event_type",),
+        ("offer_id", "collection_id"),
+        OFFER_EVENT_DIMS,
+        offer_event_facts,
+        (
+            ("offers_events_history", "timeseries", "OffersEventsHistory", 3, False),
+            ("offers_events_stats", "statistics", "OffersEventsStats", 2, True),
+        ),
+    ),
+    (
+        (CLUB, _int("offer_id"), _int("collection_id"), _int("store_id")),
+        (),
+        ("offer_id", "collection_id", "store_id"),
+        OFFER_USAGE_DIMS,
+        offer_usage_facts,
+        (
+            ("offers_usages_history", "timeseries", "OffersUsagesHistory", 3, False),
+            ("offers_usages_stats", "statistics", "OffersUsagesStats", 2, True),
+        ),
+    ),
+)
+for _fields, _labels, _agg_keys, _dims, _facts, _reports in _OFFER_FAMILIES:
+    for _name, _kind, _permit, _cost, _totals in _reports:
+        _register(
+            Report(
+                _name,
+                _kind,
+                _cost,
+                f"Reporting:Api:Report:{_permit}",
+                "loyalty_club_id",
+                _fields,
+                _labels,
+                _offer_aggs(_agg_keys, _labels, _totals),
+                INTERVALS,
+                _dims,
+                _facts,
+                menu_only=True,
+            )
         )
-    )
-for _name, _kind, _permit, _cost, _totals in (
-    ("offers_usages_history", "timeseries", "OffersUsagesHistory", 3, False),
-    ("offers_usages_stats", "statistics", "OffersUsagesStats", 2, True),
-):
-    _register(
-        Report(
-            _name,
-            _kind,
-            _cost,
-            f"Reporting:Api:Report:{_permit}",
-            "loyalty_club_id",
-            (CLUB, _int("offer_id"), _int("collection_id"), _int("store_id")),
-            (),
-            _offer_aggs(("offer_id", "collection_id", "store_id"), (), _totals),
-            INTERVALS,
-            OFFER_USAGE_DIMS,
-            offer_usage_facts,
-            menu_only=True,
-        )
-    )
 _register(
     Report(
         "offers",
