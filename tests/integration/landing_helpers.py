@@ -6,8 +6,11 @@ from placewise.extract.plan import SliceSpec
 from placewise.landing.store import LandedPart, LandingStore, SliceManifest, utc_now_iso
 
 
-def land(store: LandingStore, spec: SliceSpec, *bodies: bytes) -> SliceManifest:
-    """Land ``bodies`` as the parts of ``spec``'s answer and write its manifest."""
+def land(
+    store: LandingStore, spec: SliceSpec, *bodies: bytes, request: dict | None = None
+) -> SliceManifest:
+    """Land ``bodies`` as the parts of ``spec``'s answer and write its manifest (with
+    ``request`` as the request body sent, if given, else ``spec``'s own)."""
     parts: list[LandedPart] = []
     for body in bodies:
         with store.open_sink(parts) as sink:
@@ -22,7 +25,7 @@ def land(store: LandingStore, spec: SliceSpec, *bodies: bytes) -> SliceManifest:
         window_start=spec.window.start.isoformat() if spec.window else None,
         window_end=spec.window.end.isoformat() if spec.window else None,
         endpoint=str(spec.endpoint),
-        request_body=spec.body(),
+        request_body=request or spec.body(),
         parts=parts,
         fetched_at=utc_now_iso(),
     )

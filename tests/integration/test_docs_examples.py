@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import landing_helpers
 import psycopg
 import pytest
 from placewise.api.client import ApiCall, PlacewiseClient
@@ -21,7 +22,7 @@ from placewise.api.errors import InvalidQueryError
 from placewise.api.settings import ApiSettings
 from placewise.extract.plan import SliceSpec
 from placewise.extract.windows import Window
-from placewise.landing.store import LandedPart, LandingStore, SliceManifest, utc_now_iso
+from placewise.landing.store import LandingStore, SliceManifest
 from placewise.warehouse.load import QuarantinedError, load_manifest
 from placewise.warehouse.schema import connect, migrate_warehouse
 
@@ -39,25 +40,8 @@ def land(
     store: LandingStore, spec: SliceSpec, name: str | bytes, request: dict | None = None
 ) -> SliceManifest:
     """Land the fixture ``name`` (or the body itself, given as bytes) as ``spec``'s answer."""
-    parts: list[LandedPart] = []
-    with store.open_sink(parts) as sink:
-        sink.write(name if isinstance(name, bytes) else (DOCS / name).read_bytes())
-    manifest = SliceManifest(
-        slice_key=spec.slice_key,
-        report=spec.report,
-        scope=spec.scope,
-        club_ids=list(spec.customer.club_ids or []),
-        aggregation=spec.aggregation_name,
-        interval=spec.partition_interval,
-        window_start=spec.window.start.isoformat() if spec.window else None,
-        window_end=spec.window.end.isoformat() if spec.window else None,
-        endpoint=str(spec.endpoint),
-        request_body=request or spec.body(),
-        parts=parts,
-        fetched_at=utc_now_iso(),
-    )
-    store.write_manifest(manifest)
-    return manifest
+    body = name if isinstance(name, bytes) else (DOCS / name).read_bytes()
+    return landing_helpers.land(store, spec, body, request=request)
 
 
 @pytest.fixture
