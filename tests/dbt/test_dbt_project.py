@@ -41,6 +41,18 @@ def fct_snapshot(
     return {tuple(row[:width]): tuple(row[width:]) for row in rows}
 
 
+def reload_club_day(warehouse: DbtWarehouse, club: int, day: dt.date) -> None:
+    """Load ``club``'s ``day`` again from the (changed) world, as a new answer would: its
+    statistics, that day's cross-club totals and the club's sendings records."""
+    world = warehouse.world
+    now = dt.datetime.now(dt.UTC)
+    with psycopg.connect(warehouse.url) as loader_conn:
+        loader = Loader(loader_conn)
+        load_club_day(loader, world, club, day, now)
+        load_tenants_day(loader, world, day, now)
+        loader.load_records("sendings", club, sending_records(world, club), now)
+
+
 def tamper_tenants_total(conn: psycopg.Connection, day: dt.date, delta: int) -> tuple[int, int]:
     """Add ``delta`` to one API total_channel series of ``day``; return its (slice, row_no)."""
     row = conn.execute(
@@ -300,12 +312,7 @@ def test_reloading_one_day_rebuilds_only_that_days_partitions(
             (club, day),
         ).fetchone()
         sending.daily[day]["opened"] += 7
-        now = dt.datetime.now(dt.UTC)
-        with psycopg.connect(built_warehouse.url) as loader_conn:
-            loader = Loader(loader_conn)
-            load_club_day(loader, world, club, day, now)
-            load_tenants_day(loader, world, day, now)
-            loader.load_records("sendings", club, sending_records(world, club), now)
+        reload_club_day(built_warehouse, club, day)
 
         built_warehouse.dbt("build")
 
@@ -368,12 +375,7 @@ def test_reloading_one_club_day_rebuilds_only_that_days_totals_recon_and_perform
     with built_warehouse.connect() as conn:
         before = {name: versions(conn, *spec) for name, spec in tables.items()}
         sending.daily[day]["opened"] += 5
-        now = dt.datetime.now(dt.UTC)
-        with psycopg.connect(built_warehouse.url) as loader_conn:
-            loader = Loader(loader_conn)
-            load_club_day(loader, world, club, day, now)
-            load_tenants_day(loader, world, day, now)
-            loader.load_records("sendings", club, sending_records(world, club), now)
+        reload_club_day(built_warehouse, club, day)
 
         built_warehouse.dbt("build")
 
