@@ -552,15 +552,7 @@ def _superseded_on_arrival(
     its earlier ``superseded`` row and writes nothing, as an unchanged loaded slice does.
     Ownership only ever passes to newer answers, so that row's verdict still holds.
     """
-    earlier = conn.execute(
-        f"""
-        select slice_id from {OPS_SCHEMA}.slices
-        where slice_key = %s and status = 'superseded' and response_sha256 = %s
-          and request_body = %s::jsonb
-        order by slice_id desc limit 1
-        """,
-        (manifest.slice_key, _combined_sha(manifest), json.dumps(manifest.request_body)),
-    ).fetchone()
+    earlier = _same_answer(conn, manifest, SliceStatus.SUPERSEDED)
     if earlier is not None:
         return LoadResult(
             slice_id=int(earlier[0]),
@@ -588,6 +580,35 @@ def _superseded_on_arrival(
     )
 
 
+def _same_answer(
+    conn: psycopg.Connection,
+    manifest: SliceManifest,
+    status: SliceStatus,
+    partition_days: int | None = None,
+) -> tuple[int, int] | None:
+    """(slice_id, rows) of the newest slice in ``status`` that recorded exactly this answer to
+    exactly this request; with ``partition_days``, only while it still owns that many
+    partitions."""
+    return conn.execute(
+        f"""
+        select s.slice_id, s.rows from {OPS_SCHEMA}.slices s
+        where s.slice_key = %s and s.status = %s and s.response_sha256 = %s
+          and s.request_body = %s::jsonb
+          and (not %s or (select count(*) from {OPS_SCHEMA}.loaded_partitions p
+                          where p.slice_id = s.slice_id) = %s)
+        order by s.slice_id desc limit 1
+        """,
+        (
+            manifest.slice_key,
+            str(status),
+            _combined_sha(manifest),
+            json.dumps(manifest.request_body),
+            partition_days is not None,
+            partition_days or 0,
+        ),
+    ).fetchone()
+
+
 def _identical_current(
     conn: psycopg.Connection, manifest: SliceManifest, partition_days: int | None
 ) -> LoadResult | None:
@@ -597,23 +618,7 @@ def _identical_current(
     spares dbt a rebuild of partitions whose data did not change. A windowed slice counts only
     while it still owns all ``partition_days`` of its partitions.
     """
-    row = conn.execute(
-        f"""
-        select s.slice_id, s.rows from {OPS_SCHEMA}.slices s
-        where s.slice_key = %s and s.status = 'loaded' and s.response_sha256 = %s
-          and s.request_body = %s::jsonb
-          and (not %s or (select count(*) from {OPS_SCHEMA}.loaded_partitions p
-                          where p.slice_id = s.slice_id) = %s)
-        order by s.slice_id desc limit 1
-        """,
-        (
-            manifest.slice_key,
-            _combined_sha(manifest),
-            json.dumps(manifest.request_body),
-            partition_days is not None,
-            partition_days or 0,
-        ),
-    ).fetchone()
+    row = _same_answer(conn, manifest, SliceStatus.LOADED, partition_days)
     if row is None:
         return None
     return LoadResult(
