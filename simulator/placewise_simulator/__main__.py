@@ -25,6 +25,13 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def _variant(text: str) -> tuple[str, str]:
     try:
         return parse_assignment(text)
@@ -95,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="tokens added back per second to every bucket",
     )
     serve.add_argument(
+        "--cache-days",
+        type=_at_least_one,
+        default=SimulatorConfig.cache_days,
+        help="generated (club, day) entries kept in memory (default 4096); a world of more "
+        "clubs x days than this regenerates days on every cumulative report",
+    )
+    serve.add_argument(
         "--fault-rate",
         type=_fraction,
         default=0.0,
@@ -129,6 +143,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         rate_refill=args.rate_refill,
         fault_rate=args.fault_rate,
         fault_seed=args.fault_seed,
+        cache_days=args.cache_days,
         variants=dict(args.variant),
     )
 

@@ -27,6 +27,7 @@ OPTIONS = (
     "--rate-refill",
     "--fault-rate",
     "--fault-seed",
+    "--cache-days",
     "--variant",
 )
 
@@ -89,6 +90,15 @@ def test_serve_starts_a_server_in_its_own_process():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_cache_days_reaches_the_config_and_must_be_positive(capsys):
+    assert config_from_args(build_parser().parse_args(["serve"])).cache_days == 4096
+    args = build_parser().parse_args(["serve", "--cache-days", "20000"])
+    assert config_from_args(args).cache_days == 20000
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--cache-days", "0"])
+    assert "--cache-days: must be at least 1" in capsys.readouterr().err
 
 
 def test_now_without_an_offset_is_refused():
