@@ -364,3 +364,61 @@ def test_a_label_value_that_is_an_object_is_refused():
     series = [{"label": {"event_type": {"nested": {"deeper": "new"}}}, "value": 1}]
     with pytest.raises(BadPayloadError, match="label event_type is an object, not a scalar"):
         run(statistics_rows, ctx(), stats(series))
+
+
+def tenants_ctx(agg="reporting_id"):
+    """A statistics slice of every customer (the tenants export): the request names no club."""
+    return SliceContext("sendings_stats", "all", (), True, agg, "statistics", DAY)
+
+
+def club_series(*clubs):
+    return [
+        {
+            "timezone": "Europe/Oslo",
+            "label": {"loyalty_club_id": c, "event_type": "new"},
+            "value": 1,
+        }
+        for c in clubs
+    ]
+
+
+def test_a_tenants_answer_takes_every_integer_club_id_up_to_bigint():
+    rows = run(statistics_rows, tenants_ctx(), stats(club_series(1001, 7, BIGINT_MAX)))
+    assert [row[0] for row in rows] == [1001, 7, BIGINT_MAX]
+
+
+@pytest.mark.parametrize(
+    ("club", "message"),
+    [(BIGINT_MAX + 1, "bigint"), ("1002", "is not an integer"), (True, "is not an integer")],
+)
+def test_a_tenants_series_with_a_club_id_no_bigint_is_refused_after_valid_ones(club, message):
+    # the first series teaches the rules the label's shape; the second takes the common path
+    with pytest.raises(BadPayloadError, match=f"series 1: loyalty_club_id .*{message}"):
+        run(statistics_rows, tenants_ctx(), stats(club_series(1001, club)))
+
+
+def test_a_single_club_series_naming_another_club_after_valid_ones_is_refused():
+    series = club_series(1001, 1001)
+    series[1]["label"]["event_type"] = "delivered"
+    series.append(club_series(1002)[0])
+    with pytest.raises(BadPayloadError, match="series 2: series of club 1002 does not belong"):
+        run(statistics_rows, ctx(), stats(series))
+
+
+def test_single_club_labels_without_a_club_take_the_club_asked_for():
+    series = [{"label": {"event_type": e}, "value": 3} for e in ("new", "delivered")]
+    assert [row[0] for row in run(statistics_rows, ctx(clubs=(1005,)), stats(series))] == [
+        1005,
+        1005,
+    ]
+
+
+def test_an_unknown_enum_value_is_counted_on_every_series_not_only_the_first():
+    series = [
+        {"label": {"loyalty_club_id": 1001, "event_type": e}, "value": 1}
+        for e in ("new", "teleported", "beamed")
+    ]
+    payload_stats = PayloadStats()
+    data = json.dumps(stats(series)).encode()
+    list(statistics_rows(ctx(), io.BytesIO(data), payload_stats))
+    assert payload_stats.unknown_enum_values == {"event_type=teleported": 1, "event_type=beamed": 1}

@@ -226,18 +226,20 @@ class _ContentRules:
         self._ctx = ctx
         self._stats = stats
         self._clubs = frozenset(ctx.club_ids)
+        #: a request of every customer (the tenants export) names no clubs: any club id is its
+        self._any_club = not self._clubs
         # A cross-club answer without aggregation is either one series per club or, for
         # customers sharing a timezone, merged series without a club; never a mix of the two.
         self._watch_merge = ctx.is_multi and ctx.aggregation == NO_AGGREGATION
         self._series_kind: str | None = None
         self._club_field = spec.club_field
+        self._single_club = ctx.single_club if not ctx.is_multi else None
         self._enum_fields = {
             name: frozenset(f.enum_values) for name, f in spec.fields.items() if f.enum_values
         }
         self._typed = typed_fields(ctx.report)
         self._nested = nested_timestamps(ctx.report)
         self._valid_times: set[Any] = set()
-        self._last_keys: dict[str, Any] | None = None
         self._last_shape = _Shape((), (), (), (), (), ())
         self._shapes: dict[tuple[str, ...], _Shape] = {}
         self._zones: dict[str, ZoneInfo] = {}
@@ -270,25 +272,6 @@ class _ContentRules:
         """The error for a second row of the same grain key in one slice (it would double a
         figure); the builders test membership inline, as that runs for every row."""
         return BadPayloadError(f"{self.at(what, index)}: duplicate {name}")
-
-    def label_key(self, label: dict[str, Any], club: int | None) -> tuple[Any, ...]:
-        """The grain key of a series label: its club and its content whatever the key order.
-
-        Its keys and values in sorted key order. A label value that is an object or an array
-        (unhashable) is refused: a label names its series by scalar values.
-        """
-        shape = self._last_shape if self._last_keys is label else self.shape(label)
-        order = shape.sorted_order
-        values = tuple(map(label.__getitem__, order))
-        try:
-            hash(values)
-        except TypeError:  # an object or array: a label names its series by scalars only
-            key, value = next((k, v) for k, v in label.items() if type(v) in (dict, list))
-            kind = "an object" if type(value) is dict else "an array"
-            raise BadPayloadError(
-                f"{self.where}: label {key} is {kind}, not a scalar: {_compact_json(value)}"
-            ) from None
-        return club, order, values
 
     def typed(self, mapping: dict[str, Any], shape: _Shape, what: str, index: int) -> None:
         """Refuse a value that staging's cast for its key could not take.
@@ -399,6 +382,11 @@ class _ContentRules:
 
     # -- timezones --------------------------------------------------------------------------------
 
+    @property
+    def known_zones(self) -> dict[str, ZoneInfo]:
+        """The zones looked up so far, by name (a name in it needs no ``zone`` call)."""
+        return self._zones
+
     def zone(self, name: str | None, what: str, index: int) -> ZoneInfo:
         """The zone of a series' timezone; each name is looked up and counted once per body."""
         zone = self._zones.get(name or "")
@@ -446,12 +434,15 @@ class _ContentRules:
         """Count the enum values the catalog does not know (kept, never refused); the shape."""
         shape = self.shape(mapping)
         if shape.enum_keys:
-            fields = self._enum_fields
-            for key in shape.enum_keys:
-                value = mapping[key]
-                if value is not None and str(value) not in fields[key]:
-                    self._stats.unknown_enum_values[f"{key}={value}"] += 1
+            self._note_unknown(mapping, shape)
         return shape
+
+    def _note_unknown(self, mapping: dict[str, Any], shape: _Shape) -> None:
+        fields = self._enum_fields
+        for key in shape.enum_keys:
+            value = mapping[key]
+            if value is not None and str(value) not in fields[key]:
+                self._stats.unknown_enum_values[f"{key}={value}"] += 1
 
     def label(self, label: dict[str, Any], index: int) -> int | None:
         """Check a series label: its club (returned) and its enum values.
@@ -466,10 +457,49 @@ class _ContentRules:
             raw = label[key]
         club = self.club(raw, key, "series", index)
         shape = self.note_enums(label)
-        self._last_keys, self._last_shape = label, shape  # for label_key, called next
+        self._last_shape = shape  # for series_label, the caller
         if shape.bigint_keys or shape.other_keys:
             self.typed(label, shape, "series", index)
         return club
+
+    def series_label(self, label: dict[str, Any], index: int) -> tuple[int | None, tuple[Any, ...]]:
+        """``label`` and ``label_key`` in one pass: the series' club and its grain key.
+
+        Every row of a statistics or timeseries slice comes through here, so the common case (a
+        label of a shape seen before, naming one of the request's clubs under the contract's
+        club key) is decided inline; anything else goes through ``label``, whose branches name
+        what is wrong. The grain key is hashed by the caller's set (``unhashable_label`` names a
+        label whose values are no scalars).
+        """
+        shape = self._shapes.get(tuple(label))
+        raw = label.get(KEY_CLUB_LABEL)
+        if type(raw) is int and (
+            raw in self._clubs or (self._any_club and BIGINT_MIN <= raw <= BIGINT_MAX)
+        ):
+            club = raw
+        elif raw is None and self._single_club is not None and self._club_field not in label:
+            club = self._single_club  # a single club's answer, its labels naming no club
+        else:
+            shape = None
+        if shape is None or self._watch_merge:
+            club = self.label(label, index)
+            shape = self._last_shape
+        else:
+            if shape.enum_keys:
+                self._note_unknown(label, shape)
+            if shape.bigint_keys or shape.other_keys:
+                self.typed(label, shape, "series", index)
+        order = shape.sorted_order
+        return club, (club, order, tuple(map(label.__getitem__, order)))
+
+    def unhashable_label(self, label: dict[str, Any]) -> BadPayloadError:
+        """The error for a label with an object or array value: a label names its series by
+        scalar values only (its grain key could not be hashed)."""
+        key, value = next((k, v) for k, v in label.items() if type(v) in (dict, list))
+        kind = "an object" if type(value) is dict else "an array"
+        return BadPayloadError(
+            f"{self.where}: label {key} is {kind}, not a scalar: {_compact_json(value)}"
+        )
 
     def record(self, record: dict[str, Any], index: int) -> int | None:
         """Check a record: its club (returned), its counts and its enum values.
@@ -523,7 +553,7 @@ def statistics_rows(
     aggregation, start, end = ctx.aggregation, window.start, window.end
     stat_date = start.date()
     range_timezone = header.range_timezone
-    count, label_rules, zone, label_key = rules.count, rules.label, rules.zone, rules.label_key
+    count, series_label, zones = rules.count, rules.series_label, rules.known_zones
     seen = stats.grain
     inside = None if header.time_buckets is None else _buckets_inside(header.time_buckets, window)
     if inside is not None:
@@ -533,16 +563,21 @@ def statistics_rows(
             value = _window_total(value, inside, rules, index)
         if value is None:
             continue
-        value = count(value, "series", index)
-        club = label_rules(label, index)
+        # the common valid count is accepted inline; ``count`` names what is wrong otherwise
+        if type(value) is not int or not 0 <= value <= BIGINT_MAX:
+            value = count(value, "series", index)
+        club, key = series_label(label, index)
         timezone = series_timezone if is_local else range_timezone
-        if timezone is not None:
-            zone(timezone, "series", index)
+        if timezone is not None and timezone not in zones:
+            rules.zone(timezone, "series", index)
         text = _compact_json(label)
         if may_hold_nul(text):
             refuse_nul(label, rules.at("series", index))
         size = len(seen)
-        seen.add(label_key(label, club))
+        try:
+            seen.add(key)
+        except TypeError:
+            raise rules.unhashable_label(label) from None
         if len(seen) == size:
             raise rules.duplicate("series", index, f"series {text}")
         stats.rows += 1
@@ -624,12 +659,15 @@ def timeseries_rows(
     aggregation = ctx.aggregation
     count = rules.count
     for index, item in enumerate(series):
-        club = rules.label(item.label, index)
+        club, key = rules.series_label(item.label, index)
         label = _compact_json(item.label)
         if may_hold_nul(label):
             refuse_nul(item.label, rules.at("series", index))
         size = len(stats.grain)
-        stats.grain.add(rules.label_key(item.label, club))
+        try:
+            stats.grain.add(key)
+        except TypeError:
+            raise rules.unhashable_label(item.label) from None
         if len(stats.grain) == size:
             raise rules.duplicate("series", index, f"series {label}")
         if is_local:
