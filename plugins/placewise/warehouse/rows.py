@@ -463,13 +463,15 @@ class _ContentRules:
         return club
 
     def series_label(self, label: dict[str, Any], index: int) -> tuple[int | None, tuple[Any, ...]]:
-        """``label`` and ``label_key`` in one pass: the series' club and its grain key.
+        """``label``'s checks and the series' grain key in one pass: (club, grain key).
 
-        Every row of a statistics or timeseries slice comes through here, so the common case (a
-        label of a shape seen before, naming one of the request's clubs under the contract's
-        club key) is decided inline; anything else goes through ``label``, whose branches name
-        what is wrong. The grain key is hashed by the caller's set (``unhashable_label`` names a
-        label whose values are no scalars).
+        The grain key is the club and the label's values in sorted key order, so a label repeated
+        with its keys in another order is the same series. Every row of a statistics or
+        timeseries slice comes through here, so the common case (a label of a shape seen before
+        that names one of the request's clubs under the contract's club key, or, in one club's
+        answer, no club) is decided inline; anything else goes through ``label``, whose branches
+        name what is wrong. The caller's set hashes the key (``unhashable_label`` names a label
+        whose values are no scalars).
         """
         shape = self._shapes.get(tuple(label))
         raw = label.get(KEY_CLUB_LABEL)
