@@ -44,6 +44,9 @@ def _reject_constant(name: str) -> Any:
 
 #: Bytes read from a body at a time (more only while one item is larger than that).
 READ_CHUNK = 1 << 18
+#: Characters an array item may span before it risks being cut by the buffer's end (a records
+#: item is about 1 kB, a series item about 120 bytes); at most a quarter of the read chunk.
+PREFILL_CHARS = 1 << 14
 #: Why a body that stops in the middle of its JSON value is refused.
 _ENDED_EARLY = "the body ended before the JSON value was complete"
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
@@ -96,6 +99,10 @@ class JsonStreamReader:
         self._start = 0
         self._eof = False
         self._chunk = read_chunk
+        #: Fewer characters than this left in the buffer before an array item: read the next
+        #: chunk first, so that an item is rarely cut by the buffer's end. A cut item is scanned
+        #: twice, and the scanner's error for it costs a pass over the buffer (its line number).
+        self._prefill = min(PREFILL_CHARS, read_chunk // 4)
         #: How many numbers with a fraction or exponent were decoded so far: an item whose raw
         #: text had none decodes to exactly the value that was built from it.
         self.inexact_numbers = 0
@@ -259,6 +266,8 @@ class JsonStreamReader:
             self._pos += 1
             return
         while True:
+            if len(self._buf) - self._pos < self._prefill and not self._eof:
+                self._fill()
             if raw:
                 inexact = self.inexact_numbers
                 item = self._value()

@@ -263,6 +263,33 @@ def test_a_body_many_chunks_long_is_streamed_lazily():
     assert header.complete and header.data_points == n
 
 
+def test_small_array_items_are_never_scanned_across_the_end_of_the_buffer():
+    """The reader tops the buffer up before an item when little is left, so an item smaller than
+    that margin is scanned once: a scan cut by the buffer's end is wasted work, and the
+    scanner's error for it costs a pass over the whole buffer."""
+    chunk = 4096
+    n = 5_000
+    raw = b'{"series":[' + b",".join(b'{"label":{"id":%d},"value":%d}' % (i, i) for i in range(n))
+    raw += b"]}"
+    assert len(raw) > 30 * chunk
+    reader = JsonStreamReader(ShortReads(raw, first=chunk, step=chunk), read_chunk=chunk)
+    scan, cut = reader._scan, []
+
+    def counting_scan(text: str, position: int):
+        try:
+            return scan(text, position)
+        except (StopIteration, json.JSONDecodeError):
+            cut.append(position)
+            raise
+
+    reader._scan = counting_scan
+    keys = reader.top_level_keys()
+    assert next(keys) == "series"
+    items = list(reader.iter_array("series"))
+    assert [item["value"] for item in items] == list(range(n))
+    assert cut == []
+
+
 def test_the_default_read_chunk_streams_a_body_larger_than_it():
     n = 60_000
     raw = (
