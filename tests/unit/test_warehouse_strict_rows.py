@@ -422,3 +422,43 @@ def test_an_unknown_enum_value_is_counted_on_every_series_not_only_the_first():
     data = json.dumps(stats(series)).encode()
     list(statistics_rows(ctx(), io.BytesIO(data), payload_stats))
     assert payload_stats.unknown_enum_values == {"event_type=teleported": 1, "event_type=beamed": 1}
+
+
+def test_a_label_value_that_is_an_array_is_refused_and_a_string_with_brackets_loads():
+    series = [{"label": {"event_type": "new", "tag": "{not} [an] object"}, "value": 1}]
+    assert len(run(statistics_rows, ctx(), stats(series))) == 1
+    series = [{"label": {"event_type": "new", "tag": ["a", "b"]}, "value": 1}]
+    with pytest.raises(BadPayloadError, match=r"label tag is an array, not a scalar: \["):
+        run(statistics_rows, ctx(), stats(series))
+
+
+def test_labels_differing_only_in_true_and_1_are_two_series():
+    series = [
+        {"label": {"event_type": "new", "flag": True}, "value": 1},
+        {"label": {"event_type": "new", "flag": 1}, "value": 2},
+    ]
+    assert [row[-1] for row in run(statistics_rows, ctx(), stats(series))] == [1, 2]
+
+
+def test_the_grain_of_a_large_slice_costs_under_200_bytes_a_series():
+    """The duplicate check must remember every series of a slice; it keeps a hash of each (an
+    int and its set slot, ~140 bytes), not the label's key (~340), so that a tenants answer of a
+    million series does not hold their labels."""
+    import tracemalloc
+
+    n = 20_000
+    series = [
+        {"label": {"loyalty_club_id": 1001, "reporting_id": i, "event_type": "new"}, "value": i}
+        for i in range(n)
+    ]
+    data = json.dumps(stats(series)).encode()
+    payload_stats = PayloadStats()
+    tracemalloc.start()
+    try:
+        for _ in statistics_rows(ctx(), io.BytesIO(data), payload_stats):
+            pass
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert payload_stats.rows == n
+    assert held / n < 200, f"{held / n:.0f} bytes held per series"

@@ -93,8 +93,17 @@ class PayloadStats:
     rows: int = 0
     unknown_enum_values: Counter[str] = field(default_factory=Counter)
     timezones: set[str] = field(default_factory=set)
-    #: The grain keys seen so far in the slice (shared by all its parts): a repeat is refused.
-    grain: set[Any] = field(default_factory=set)
+    #: The grain of the rows seen so far in the slice (shared by all its parts), one 64-bit
+    #: string hash per row: a repeat is refused. A hash, not the key, so that a slice of a
+    #: million series holds ~60 MB rather than ~270. Two different rows sharing a hash (about 3
+    #: in 10^8 for a million-row slice, and never the same pair in the next run: Python
+    #: randomises string hashes per process) would quarantine the slice as a duplicate: absent
+    #: with a reason, never a wrong figure.
+    grain: set[int] = field(default_factory=set)
+    #: Per set of label keys (sorted), the first key order the slice used for it: a label with
+    #: the same keys in another order is encoded in that order for its grain, so that equal
+    #: labels meet whatever their key order.
+    key_orders: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict)
     #: Buckets of the answer outside the slice's own days, dropped rather than loaded: a
     #: timeseries may carry the bucket starting at ``to`` (variant ``window_end=bucket_at_to``),
     #: which belongs to the next window's days.
@@ -206,8 +215,9 @@ class _Shape(NamedTuple):
     #: (key, {inner key: the keys inside it that staging casts to timestamptz}) of the object
     #: keys with some (``history_ranges``: {"1h": ("from", "to"), ...})
     nested_keys: tuple[tuple[str, dict[str, tuple[str, ...]]], ...]
-    #: The keys in sorted order (a label's grain key is its values in this order)
-    sorted_order: tuple[str, ...]
+    #: None where a label of this key order is encoded for its grain as it comes; else the
+    #: slice's first key order for the same keys (``PayloadStats.key_orders``)
+    grain_order: tuple[str, ...] | None
 
 
 class _ContentRules:
@@ -240,7 +250,7 @@ class _ContentRules:
         self._typed = typed_fields(ctx.report)
         self._nested = nested_timestamps(ctx.report)
         self._valid_times: set[Any] = set()
-        self._last_shape = _Shape((), (), (), (), (), ())
+        self._last_shape = _Shape((), (), (), (), (), None)
         self._shapes: dict[tuple[str, ...], _Shape] = {}
         self._zones: dict[str, ZoneInfo] = {}
 
@@ -426,9 +436,13 @@ class _ContentRules:
                     if k in self._typed and self._typed[k] != "bigint"
                 ),
                 tuple((k, _by_outer(self._nested[k])) for k in keys if k in self._nested),
-                tuple(sorted(keys)),
+                self._grain_order(keys),
             )
         return shape
+
+    def _grain_order(self, keys: tuple[str, ...]) -> tuple[str, ...] | None:
+        first = self._stats.key_orders.setdefault(tuple(sorted(keys)), keys)
+        return None if first == keys else first
 
     def note_enums(self, mapping: dict[str, Any]) -> _Shape:
         """Count the enum values the catalog does not know (kept, never refused); the shape."""
@@ -462,16 +476,16 @@ class _ContentRules:
             self.typed(label, shape, "series", index)
         return club
 
-    def series_label(self, label: dict[str, Any], index: int) -> tuple[int | None, tuple[Any, ...]]:
-        """``label``'s checks and the series' grain key in one pass: (club, grain key).
+    def series_label(
+        self, label: dict[str, Any], index: int
+    ) -> tuple[int | None, tuple[str, ...] | None]:
+        """``label``'s checks in one pass: the series' club, and the key order its grain text
+        is encoded in (None: as it comes; ``series_grain``).
 
-        The grain key is the club and the label's values in sorted key order, so a label repeated
-        with its keys in another order is the same series. Every row of a statistics or
-        timeseries slice comes through here, so the common case (a label of a shape seen before
-        that names one of the request's clubs under the contract's club key, or, in one club's
-        answer, no club) is decided inline; anything else goes through ``label``, whose branches
-        name what is wrong. The caller's set hashes the key (``unhashable_label`` names a label
-        whose values are no scalars).
+        Every row of a statistics or timeseries slice comes through here, so the common case (a
+        label of a shape seen before that names one of the request's clubs under the contract's
+        club key, or, in one club's answer, no club) is decided inline; anything else goes
+        through ``label``, whose branches name what is wrong.
         """
         shape = self._shapes.get(tuple(label))
         raw = label.get(KEY_CLUB_LABEL)
@@ -491,17 +505,23 @@ class _ContentRules:
                 self._note_unknown(label, shape)
             if shape.bigint_keys or shape.other_keys:
                 self.typed(label, shape, "series", index)
-        order = shape.sorted_order
-        return club, (club, order, tuple(map(label.__getitem__, order)))
+        return club, shape.grain_order
 
-    def unhashable_label(self, label: dict[str, Any]) -> BadPayloadError:
-        """The error for a label with an object or array value: a label names its series by
-        scalar values only (its grain key could not be hashed)."""
-        key, value = next((k, v) for k, v in label.items() if type(v) in (dict, list))
-        kind = "an object" if type(value) is dict else "an array"
-        return BadPayloadError(
-            f"{self.where}: label {key} is {kind}, not a scalar: {_compact_json(value)}"
-        )
+    def series_grain(self, label: dict[str, Any], text: str, order: tuple[str, ...] | None) -> int:
+        """The grain of a series: the hash of its label's compact JSON ``text``, encoded in the
+        slice's first key order for its keys, so a label repeated with its keys in another order
+        is the same series (the club is in the label, or the slice's one club). A label value
+        that is an object or an array is refused: a label names its series by scalars."""
+        canonical = text if order is None else _compact_json({k: label[k] for k in order})
+        if "[" in canonical or canonical.find("{", 1) >= 0:  # maybe only inside a string
+            nested = [(k, v) for k, v in label.items() if type(v) in (dict, list)]
+            if nested:
+                key, value = nested[0]
+                kind = "an object" if type(value) is dict else "an array"
+                raise BadPayloadError(
+                    f"{self.where}: label {key} is {kind}, not a scalar: {_compact_json(value)}"
+                )
+        return hash(canonical)
 
     def record(self, record: dict[str, Any], index: int) -> int | None:
         """Check a record: its club (returned), its counts and its enum values.
@@ -555,7 +575,8 @@ def statistics_rows(
     aggregation, start, end = ctx.aggregation, window.start, window.end
     stat_date = start.date()
     range_timezone = header.range_timezone
-    count, series_label, zones = rules.count, rules.series_label, rules.known_zones
+    count, series_label, series_grain = rules.count, rules.series_label, rules.series_grain
+    zones = rules.known_zones
     seen = stats.grain
     inside = None if header.time_buckets is None else _buckets_inside(header.time_buckets, window)
     if inside is not None:
@@ -568,7 +589,7 @@ def statistics_rows(
         # the common valid count is accepted inline; ``count`` names what is wrong otherwise
         if type(value) is not int or not 0 <= value <= BIGINT_MAX:
             value = count(value, "series", index)
-        club, key = series_label(label, index)
+        club, order = series_label(label, index)
         timezone = series_timezone if is_local else range_timezone
         if timezone is not None and timezone not in zones:
             rules.zone(timezone, "series", index)
@@ -576,10 +597,7 @@ def statistics_rows(
         if may_hold_nul(text):
             refuse_nul(label, rules.at("series", index))
         size = len(seen)
-        try:
-            seen.add(key)
-        except TypeError:
-            raise rules.unhashable_label(label) from None
+        seen.add(series_grain(label, text, order))
         if len(seen) == size:
             raise rules.duplicate("series", index, f"series {text}")
         stats.rows += 1
@@ -661,15 +679,12 @@ def timeseries_rows(
     aggregation = ctx.aggregation
     count = rules.count
     for index, item in enumerate(series):
-        club, key = rules.series_label(item.label, index)
+        club, order = rules.series_label(item.label, index)
         label = _compact_json(item.label)
         if may_hold_nul(label):
             refuse_nul(item.label, rules.at("series", index))
         size = len(stats.grain)
-        try:
-            stats.grain.add(key)
-        except TypeError:
-            raise rules.unhashable_label(item.label) from None
+        stats.grain.add(rules.series_grain(item.label, label, order))
         if len(stats.grain) == size:
             raise rules.duplicate("series", index, f"series {label}")
         if is_local:
@@ -762,7 +777,7 @@ def records_rows(ctx: SliceContext, fp: IO[bytes], stats: PayloadStats) -> Itera
         if may_hold_nul(text):
             refuse_nul(record, at("record", index))
         size = len(seen)
-        seen.add((club, key))
+        seen.add(hash(f"{club}\x1f{key}"))  # the grain hash (``PayloadStats.grain``)
         if len(seen) == size:
             raise rules.duplicate("record", index, f"record key {key!r}")
         stats.rows += 1
