@@ -462,3 +462,14 @@ def test_the_grain_of_a_large_slice_costs_under_200_bytes_a_series():
         tracemalloc.stop()
     assert payload_stats.rows == n
     assert held / n < 200, f"{held / n:.0f} bytes held per series"
+
+
+def test_past_its_memory_the_grain_stops_growing_and_says_the_database_must_check(monkeypatch):
+    from placewise.warehouse import rows
+
+    monkeypatch.setattr(rows, "GRAIN_MEMORY_ROWS", 2)
+    grain = PayloadStats()
+    assert [grain.first_time(h) for h in (11, 12, 13)] == [True, True, True]
+    assert grain.first_time(11) is False  # remembered: refused while streaming
+    assert grain.first_time(13) is True  # not remembered: left to the check after the COPY
+    assert grain.grain == {11, 12} and grain.grain_spilled

@@ -250,6 +250,47 @@ def _delete_previous(
     return cur.rowcount
 
 
+#: Per result type: the raw columns of a row's grain within its slice, and how a repeat of it is
+#: named (the in-memory check of ``warehouse.rows`` names them the same way).
+_GRAIN_COLUMNS: dict[str, tuple[tuple[str, ...], str]] = {
+    "statistics": (("loyalty_club_id", "aggregation", "label"), "series {2}"),
+    "timeseries": (
+        ("loyalty_club_id", "aggregation", "interval", "label", "bucket_local", "bucket_start"),
+        "series {3} at bucket {4}",
+    ),
+    "records": (("loyalty_club_id", "aggregation", "record_key"), "record key {2!r}"),
+}
+
+
+def _refuse_repeated_grain(
+    conn: psycopg.Connection, ctx: SliceContext, result_type: str, slice_id: int
+) -> None:
+    """Refuse a slice that holds one grain twice, checked in the database after its COPY.
+
+    Only slices larger than ``rows.GRAIN_MEMORY_ROWS`` come here: the client remembers the grain
+    of that many rows and no more, so the memory of a load stays bounded however large the
+    answer. One grouped read of the slice's own rows (by the raw table's ``_slice_id`` index),
+    inside the load's transaction, so a refusal rolls the whole load back.
+    """
+    name, generic = raw_table(ctx.report, result_type)
+    columns, shown = _GRAIN_COLUMNS[result_type]
+    keys = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    of_report = sql.SQL(" and report = %s") if generic else sql.SQL("")
+    row = conn.execute(
+        sql.SQL(
+            "select {keys} from {table} where _slice_id = %s{of_report}"
+            " group by {keys} having count(*) > 1 limit 1"
+        ).format(keys=keys, table=sql.Identifier(RAW_SCHEMA, name), of_report=of_report),
+        (slice_id, *([ctx.report] if generic else [])),
+    ).fetchone()
+    if row is not None:
+        values = [json.dumps(v, separators=(",", ":")) if isinstance(v, dict) else v for v in row]
+        raise BadPayloadError(
+            f"{ctx.report} {ctx.scope}: duplicate {shown.format(*values)} (the slice's grain, "
+            "checked after its COPY)"
+        )
+
+
 def _record_partitions(
     conn: psycopg.Connection, ctx: SliceContext, interval: str, slice_id: int, days: list[date]
 ) -> None:
@@ -477,6 +518,8 @@ def load_manifest(
             stats.rows = _copy_rows(
                 conn, store, manifest, ctx, result_type, slice_id, loaded_at, stats, keep
             )
+            if stats.grain_spilled:
+                _refuse_repeated_grain(conn, ctx, result_type, slice_id)
             if windowed:
                 _record_partitions(conn, ctx, manifest.interval, slice_id, days)
             _supersede(conn, manifest, ctx, slice_id, windowed)

@@ -44,6 +44,9 @@ from placewise.warehouse.casts import (
 
 #: Record fields whose name ends so are counts: null or a non-negative number.
 _COUNT_SUFFIX = "_count"
+#: Rows of a slice whose grain hashes are kept in memory (~140 bytes each, ~7 MB in all); a
+#: larger slice has its grain checked by the database after its COPY.
+GRAIN_MEMORY_ROWS = 50_000
 #: Label/record shapes (key tuples) kept per body before the cache is dropped and rebuilt.
 _MAX_SHAPES = 64
 #: Timestamps known valid kept per body before the cache is dropped (it only caps it).
@@ -100,10 +103,26 @@ class PayloadStats:
     #: randomises string hashes per process) would quarantine the slice as a duplicate: absent
     #: with a reason, never a wrong figure.
     grain: set[int] = field(default_factory=set)
+    #: Set once the slice has more rows than ``GRAIN_MEMORY_ROWS``: the rows after those are
+    #: checked against them but not remembered, and the loader checks the whole slice's grain
+    #: in the database after its COPY (``warehouse.load``), so memory stays bounded.
+    grain_spilled: bool = False
     #: Per set of label keys (sorted), the first key order the slice used for it: a label with
     #: the same keys in another order is encoded in that order for its grain, so that equal
     #: labels meet whatever their key order.
     key_orders: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict)
+
+    def first_time(self, grain: int) -> bool:
+        """Whether a row of this grain hash is new to the slice (False: a repeat, refused)."""
+        seen = self.grain
+        if grain in seen:
+            return False
+        if len(seen) < GRAIN_MEMORY_ROWS:
+            seen.add(grain)
+        else:
+            self.grain_spilled = True
+        return True
+
     #: Buckets of the answer outside the slice's own days, dropped rather than loaded: a
     #: timeseries may carry the bucket starting at ``to`` (variant ``window_end=bucket_at_to``),
     #: which belongs to the next window's days.
@@ -577,7 +596,7 @@ def statistics_rows(
     range_timezone = header.range_timezone
     count, series_label, series_grain = rules.count, rules.series_label, rules.series_grain
     zones = rules.known_zones
-    seen = stats.grain
+    first_time = stats.first_time
     inside = None if header.time_buckets is None else _buckets_inside(header.time_buckets, window)
     if inside is not None:
         stats.dropped_buckets += inside.count(False)
@@ -596,9 +615,7 @@ def statistics_rows(
         text = _compact_json(label)
         if may_hold_nul(text):
             refuse_nul(label, rules.at("series", index))
-        size = len(seen)
-        seen.add(series_grain(label, text, order))
-        if len(seen) == size:
+        if not first_time(series_grain(label, text, order)):
             raise rules.duplicate("series", index, f"series {text}")
         stats.rows += 1
         yield (
@@ -683,9 +700,7 @@ def timeseries_rows(
         label = _compact_json(item.label)
         if may_hold_nul(label):
             refuse_nul(item.label, rules.at("series", index))
-        size = len(stats.grain)
-        stats.grain.add(rules.series_grain(item.label, label, order))
-        if len(stats.grain) == size:
+        if not stats.first_time(rules.series_grain(item.label, label, order)):
             raise rules.duplicate("series", index, f"series {label}")
         if is_local:
             zone = rules.zone(item.timezone, "series", index)
@@ -760,7 +775,7 @@ def records_rows(ctx: SliceContext, fp: IO[bytes], stats: PayloadStats) -> Itera
     record_rules = rules.record
     stream = iter_records(fp, keep_raw=True)
     first_key = key_fields[0] if key_fields else None
-    seen, at = stats.grain, rules.at
+    first_time, at = stats.first_time, rules.at
     for index, record in enumerate(stream):
         club = record_rules(record, index)
         if single_key is not None:
@@ -776,9 +791,7 @@ def records_rows(ctx: SliceContext, fp: IO[bytes], stats: PayloadStats) -> Itera
             text = _compact_json(record)
         if may_hold_nul(text):
             refuse_nul(record, at("record", index))
-        size = len(seen)
-        seen.add(hash(f"{club}\x1f{key}"))  # the grain hash (``PayloadStats.grain``)
-        if len(seen) == size:
+        if not first_time(hash(f"{club}\x1f{key}")):  # its grain hash (``PayloadStats.grain``)
             raise rules.duplicate("record", index, f"record key {key!r}")
         stats.rows += 1
         yield club, aggregation, key, text
