@@ -263,14 +263,16 @@ _GRAIN_COLUMNS: dict[str, tuple[tuple[str, ...], str]] = {
 
 
 def _refuse_repeated_grain(
-    conn: psycopg.Connection, ctx: SliceContext, result_type: str, slice_id: int
+    conn: psycopg.Connection, ctx: SliceContext, result_type: str, slice_id: int, after_row: int
 ) -> None:
-    """Refuse a slice that holds one grain twice, checked in the database after its COPY.
+    """Refuse a slice that holds one grain twice among its rows numbered above ``after_row``,
+    checked in the database after its COPY.
 
     Only slices larger than ``rows.GRAIN_MEMORY_ROWS`` come here: the client remembers the grain
     of that many rows and no more, so the memory of a load stays bounded however large the
-    answer. One grouped read of the slice's own rows (by the raw table's ``_slice_id`` index),
-    inside the load's transaction, so a refusal rolls the whole load back.
+    answer, and it has checked every row against those (``PayloadStats.spilled_after``). One
+    grouped read of the slice's own later rows (by the raw table's ``_slice_id`` index), inside
+    the load's transaction, so a refusal rolls the whole load back.
     """
     name, generic = raw_table(ctx.report, result_type)
     columns, shown = _GRAIN_COLUMNS[result_type]
@@ -278,10 +280,10 @@ def _refuse_repeated_grain(
     of_report = sql.SQL(" and report = %s") if generic else sql.SQL("")
     row = conn.execute(
         sql.SQL(
-            "select {keys} from {table} where _slice_id = %s{of_report}"
+            "select {keys} from {table} where _slice_id = %s and _row_no > %s{of_report}"
             " group by {keys} having count(*) > 1 limit 1"
         ).format(keys=keys, table=sql.Identifier(RAW_SCHEMA, name), of_report=of_report),
-        (slice_id, *([ctx.report] if generic else [])),
+        (slice_id, after_row, *([ctx.report] if generic else [])),
     ).fetchone()
     if row is not None:
         values = [json.dumps(v, separators=(",", ":")) if isinstance(v, dict) else v for v in row]
@@ -518,8 +520,10 @@ def load_manifest(
             stats.rows = _copy_rows(
                 conn, store, manifest, ctx, result_type, slice_id, loaded_at, stats, keep
             )
-            if stats.grain_spilled:
-                _refuse_repeated_grain(conn, ctx, result_type, slice_id)
+            if stats.spilled_after is not None:
+                # rows are numbered as the builder yields them unless some days are skipped
+                after = stats.spilled_after if keep is None else 0
+                _refuse_repeated_grain(conn, ctx, result_type, slice_id, after)
             if windowed:
                 _record_partitions(conn, ctx, manifest.interval, slice_id, days)
             _supersede(conn, manifest, ctx, slice_id, windowed)

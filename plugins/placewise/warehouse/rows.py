@@ -103,10 +103,11 @@ class PayloadStats:
     #: randomises string hashes per process) would quarantine the slice as a duplicate: absent
     #: with a reason, never a wrong figure.
     grain: set[int] = field(default_factory=set)
-    #: Set once the slice has more rows than ``GRAIN_MEMORY_ROWS``: the rows after those are
-    #: checked against them but not remembered, and the loader checks the whole slice's grain
-    #: in the database after its COPY (``warehouse.load``), so memory stays bounded.
-    grain_spilled: bool = False
+    #: Set once the slice has more rows than ``GRAIN_MEMORY_ROWS``: how many rows came before
+    #: the first one whose grain was not remembered. Every row is checked against the remembered
+    #: ones, so a repeat can only hide among the rows after that; the loader checks those in the
+    #: database after its COPY (``warehouse.load``), and memory stays bounded.
+    spilled_after: int | None = None
     #: Per set of label keys (sorted), the first key order the slice used for it: a label with
     #: the same keys in another order is encoded in that order for its grain, so that equal
     #: labels meet whatever their key order.
@@ -119,8 +120,8 @@ class PayloadStats:
             return False
         if len(seen) < GRAIN_MEMORY_ROWS:
             seen.add(grain)
-        else:
-            self.grain_spilled = True
+        elif self.spilled_after is None:
+            self.spilled_after = self.rows
         return True
 
     #: Buckets of the answer outside the slice's own days, dropped rather than loaded: a
