@@ -181,6 +181,11 @@ def simulator_args(args: argparse.Namespace) -> list[str]:
     ]
 
 
+def tenants_sync(first: date, last: date) -> list[str]:
+    """The CLI arguments of a sync of every club and the cross-club totals over first..last."""
+    return ["sync", "--tenants", "--from", first.isoformat(), "--to", last.isoformat()]
+
+
 def sliced_count(output: str) -> int:
     match = re.search(r"^(\d+) slices: (\d+) loaded", output, re.MULTILINE)
     if not match:
@@ -241,11 +246,7 @@ def run_history(
         first = backfill_first
         while first <= backfill_last:
             last = min(first + timedelta(days=args.chunk_days - 1), backfill_last)
-            step = timed(
-                [*cli, "sync", "--tenants", "--from", first.isoformat(), "--to", last.isoformat()],
-                env,
-                work / f"sync-{first}.log",
-            )
+            step = timed([*cli, *tenants_sync(first, last)], env, work / f"sync-{first}.log")
             with psycopg.connect(url) as conn:
                 loaded = conn.execute(
                     "select count(*), coalesce(sum(load_seconds), 0) from placewise_ops.slices"
@@ -284,15 +285,7 @@ def run_history(
             with running_simulator([*sim_args, "--now", NIGHTLY_NOW.isoformat()]) as sim:
                 run_env["PLACEWISE_API_URL"] = sim.url
                 sync = timed(
-                    [
-                        *cli,
-                        "sync",
-                        "--tenants",
-                        "--from",
-                        nightly_first.isoformat(),
-                        "--to",
-                        nightly_last.isoformat(),
-                    ],
+                    [*cli, *tenants_sync(nightly_first, nightly_last)],
                     run_env,
                     work / f"sync-nightly-{attempt}.log",
                 )
